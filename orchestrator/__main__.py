@@ -1,0 +1,63 @@
+"""`python -m orchestrator run SPEC.json`: run a job in-process, one JSON line per round."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .fl.data import DatasetUnavailable
+from .fl.partition import PartitionError
+from .fl.simulation import InProcessJob
+from .fl.spec import JobSpec, format_spec_errors, spec_errors
+
+
+def load_spec(path: str) -> JobSpec:
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return JobSpec.model_validate(json.loads(text))
+
+
+def command_run(args: argparse.Namespace) -> int:
+    try:
+        spec = load_spec(args.spec)
+    except ValidationError as exc:
+        print(f"invalid job spec: {format_spec_errors(spec_errors(exc))}", file=sys.stderr)
+        return 2
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"cannot read job spec {args.spec}: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    totals = {"bytes_up_total": 0, "bytes_down_total": 0, "client_cpu_s_total": 0.0}
+    accuracy = loss = float("nan")
+    try:
+        for summary in InProcessJob(spec):
+            print(json.dumps(summary.as_line()), flush=True)
+            accuracy, loss = summary.accuracy, summary.loss
+            totals["bytes_up_total"] += summary.bytes_up
+            totals["bytes_down_total"] += summary.bytes_down
+            totals["client_cpu_s_total"] += summary.client_cpu_s
+    except (DatasetUnavailable, PartitionError) as exc:
+        print(f"cannot run job: {exc}", file=sys.stderr)
+        return 1
+    final = {"final": True, "accuracy": accuracy, "loss": loss, "rounds": spec.rounds, **totals}
+    final["wall_s"] = time.perf_counter() - started
+    print(json.dumps(final), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a job in this process and print per-round metrics")
+    run.add_argument("spec", help="path to a JobSpec JSON file, or - for standard input")
+    run.set_defaults(handler=command_run)
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The pure federated-learning engine: no Django, only Python, numpy and torch."""

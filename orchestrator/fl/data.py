@@ -1,0 +1,273 @@
+"""Data sets: real loaders that read local files, or download when the machine can.
+
+`digits` ships with scikit-learn and is always available. MNIST, Fashion-MNIST and
+CIFAR are read from their original file formats under the data directory
+(`FLOTILLA_DATA_DIR`, default `var/data` in the repository); when the files are
+missing they are downloaded if the machine can reach the source, and otherwise
+the loader fails with `DatasetUnavailable` naming the directory to fill. No loader
+ever substitutes other data.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+import pickle
+import tarfile
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+TEST_FRACTION = 0.2
+DOWNLOAD_TIMEOUT_S = 20
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data set's files are not on this machine and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split. Image features are float tensors shaped (N, C, H, W);
+    tabular ones (N, F); text is a list of strings (models tokenize it)."""
+
+    name: str
+    x_train: torch.Tensor | list[str]
+    y_train: torch.Tensor
+    x_test: torch.Tensor | list[str]
+    y_test: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.x_train, list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        assert isinstance(self.x_train, torch.Tensor)
+        return tuple(self.x_train.shape[1:])
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("FLOTILLA_DATA_DIR", REPO_DIR / "var" / "data")).expanduser()
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("FLOTILLA_DOWNLOAD", "1") not in ("0", "false", "no")
+
+
+@lru_cache(maxsize=4)
+def load_dataset(name: str, *, seed: int = 0, path: str | None = None) -> Dataset:
+    """Load a data set by its spec name (cached per process: workers reuse it)."""
+    if name == "csv":
+        if not path:
+            raise DatasetUnavailable("dataset 'csv' needs dataset_path")
+        return load_csv(Path(path), seed=seed)
+    loader = LOADERS.get(name)
+    if loader is None:
+        raise DatasetUnavailable(f"no loader for dataset '{name}'")
+    return loader(seed)
+
+
+def stratified_split(labels: np.ndarray, *, seed: int, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified train/test split chosen by seed."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(len(members) * test_fraction))
+        if len(members) > 1:
+            n_test = min(max(n_test, 1), len(members) - 1)
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def load_digits(seed: int) -> Dataset:
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    images = (bunch.images.astype(np.float32) / 16.0 - 0.5) / 0.5
+    labels = bunch.target.astype(np.int64)
+    train, test = stratified_split(labels, seed=seed)
+    x = torch.from_numpy(images).unsqueeze(1)
+    y = torch.from_numpy(labels)
+    return Dataset("digits", x[train], y[train], x[test], y[test], tuple(str(i) for i in range(10)))
+
+
+# --- MNIST and Fashion-MNIST: the IDX files of the original distribution ---------------
+
+_IDX_FILES = {
+    "train_x": "train-images-idx3-ubyte",
+    "train_y": "train-labels-idx1-ubyte",
+    "test_x": "t10k-images-idx3-ubyte",
+    "test_y": "t10k-labels-idx1-ubyte",
+}
+_IDX_SOURCES = {
+    "mnist": "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "fashion_mnist": "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+}
+_IDX_STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
+FASHION_CLASSES = (
+    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"
+)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    dims = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def _find_or_fetch(directory: Path, filename: str, source: str | None, dataset: str) -> Path:
+    for candidate in (directory / filename, directory / f"{filename}.gz"):
+        if candidate.exists():
+            return candidate
+    target = directory / f"{filename}.gz" if not filename.endswith(".tar.gz") else directory / filename
+    if source and downloads_allowed():
+        url = source + target.name
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                data = response.read()
+            partial = target.with_suffix(target.suffix + ".part")
+            partial.write_bytes(data)
+            partial.rename(target)
+            return target
+        except OSError as exc:
+            reason = f"downloading {url} failed ({exc})"
+    else:
+        reason = "downloads are disabled (FLOTILLA_DOWNLOAD=0)"
+    raise DatasetUnavailable(
+        f"dataset '{dataset}' is not on this machine: put {filename}(.gz) in {directory} "
+        f"({reason})"
+    )
+
+
+def load_idx_dataset(name: str, seed: int) -> Dataset:
+    directory = data_dir() / name
+    arrays = {
+        key: read_idx(_find_or_fetch(directory, filename, _IDX_SOURCES[name], name))
+        for key, filename in _IDX_FILES.items()
+    }
+    mean, std = _IDX_STATS[name]
+
+    def images(key: str) -> torch.Tensor:
+        return ((torch.from_numpy(arrays[key].astype(np.float32) / 255.0) - mean) / std).unsqueeze(1)
+
+    def labels(key: str) -> torch.Tensor:
+        return torch.from_numpy(arrays[key].astype(np.int64))
+
+    classes = FASHION_CLASSES if name == "fashion_mnist" else tuple(str(i) for i in range(10))
+    return Dataset(name, images("train_x"), labels("train_y"), images("test_x"), labels("test_y"), classes)
+
+
+# --- CIFAR-10 and CIFAR-100: the "python version" archives ------------------------------
+
+_CIFAR = {
+    "cifar10": ("cifar-10-python.tar.gz", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test", b"labels"),
+    "cifar100": ("cifar-100-python.tar.gz", "cifar-100-python", ["train"], "test", b"fine_labels"),
+}
+_CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/"
+_CIFAR_MEAN = torch.tensor([0.4914, 0.4822, 0.4465]).view(1, 3, 1, 1)
+_CIFAR_STD = torch.tensor([0.2470, 0.2435, 0.2616]).view(1, 3, 1, 1)
+
+
+def load_cifar(name: str, seed: int) -> Dataset:
+    archive, folder, train_files, test_file, label_key = _CIFAR[name]
+    directory = data_dir() / name
+    extracted = directory / folder
+    if not extracted.exists():
+        tar_path = _find_or_fetch(directory, archive, _CIFAR_SOURCE, name)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(directory, filter="data")
+
+    def read(files: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = [], []
+        for filename in files:
+            with open(extracted / filename, "rb") as handle:
+                batch = pickle.load(handle, encoding="bytes")  # noqa: S301 - the dataset's own format
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[label_key], dtype=np.int64))
+        x = torch.from_numpy(np.concatenate(xs).astype(np.float32) / 255.0)
+        return (x - _CIFAR_MEAN) / _CIFAR_STD, torch.from_numpy(np.concatenate(ys))
+
+    meta_file = "batches.meta" if name == "cifar10" else "meta"
+    with open(extracted / meta_file, "rb") as handle:
+        meta = pickle.load(handle, encoding="bytes")  # noqa: S301
+    names_key = b"label_names" if name == "cifar10" else b"fine_label_names"
+    classes = tuple(label.decode() for label in meta[names_key])
+    x_train, y_train = read(train_files)
+    x_test, y_test = read([test_file])
+    return Dataset(name, x_train, y_train, x_test, y_test, classes)
+
+
+# --- CSV ------------------------------------------------------------------------------
+
+
+def load_csv(path: Path, *, seed: int) -> Dataset:
+    """A header row and a `label` column; a `text` column makes it a text task,
+    otherwise every other column is a numeric feature (standardised on train)."""
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise DatasetUnavailable(f"cannot read CSV '{path}': {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetUnavailable(f"CSV '{path}' is not UTF-8 text") from exc
+    if not rows or "label" not in rows[0]:
+        raise DatasetUnavailable(f"CSV '{path}' needs a header row with a 'label' column and data rows")
+    raw_labels = [row["label"].strip() for row in rows]
+    class_names = tuple(sorted(set(raw_labels), key=_label_sort_key))
+    if len(class_names) < 2:
+        raise DatasetUnavailable(f"CSV '{path}' has fewer than two distinct labels")
+    index = {name: i for i, name in enumerate(class_names)}
+    labels = np.array([index[label] for label in raw_labels], dtype=np.int64)
+    train, test = stratified_split(labels, seed=seed)
+    y = torch.from_numpy(labels)
+    if "text" in rows[0]:
+        texts = [row["text"] or "" for row in rows]
+        return Dataset("csv", [texts[i] for i in train], y[train], [texts[i] for i in test], y[test], class_names)
+    columns = [column for column in rows[0] if column != "label"]
+    if not columns:
+        raise DatasetUnavailable(f"CSV '{path}' has no feature columns besides 'label'")
+    try:
+        features = np.array([[float(row[column]) for column in columns] for row in rows], dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise DatasetUnavailable(
+            f"CSV '{path}': every column except 'label' must be numeric when there is no 'text' column ({exc})"
+        ) from exc
+    mean = features[train].mean(axis=0)
+    std = features[train].std(axis=0) + 1e-6
+    x = torch.from_numpy((features - mean) / std)
+    return Dataset("csv", x[train], y[train], x[test], y[test], class_names)
+
+
+def _label_sort_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+LOADERS: dict[str, Callable[[int], Dataset]] = {
+    "digits": load_digits,
+    "mnist": lambda seed: load_idx_dataset("mnist", seed),
+    "fashion_mnist": lambda seed: load_idx_dataset("fashion_mnist", seed),
+    "cifar10": lambda seed: load_cifar("cifar10", seed),
+    "cifar100": lambda seed: load_cifar("cifar100", seed),
+}

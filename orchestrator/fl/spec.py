@@ -1,0 +1,397 @@
+"""The job spec: the one contract every part of Flotilla speaks.
+
+Implements ../shared/design/jobspec.md. Every field is optional on input; `null`
+means "the documented default for this job" and is resolved here, so a validated
+spec always shows the values the job runs with. Validating a resolved spec again
+gives the same spec.
+
+Errors always name the field: use `spec_errors(exc)` to turn a pydantic
+`ValidationError` into `[{"field": "partition.alpha", "message": "..."}]`.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+SPEC_VERSION = 1
+
+Dataset = Literal[
+    "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "sst2", "ag_news", "csv"
+]
+Algorithm = Literal[
+    "fedavg",
+    "fedprox",
+    "fedavgm",
+    "fedadam",
+    "fedyogi",
+    "fedadagrad",
+    "scaffold",
+    "krum",
+    "median",
+    "trimmed_mean",
+    "flora",
+]
+Optimizer = Literal["sgd", "adam", "adamw"]
+Selection = Literal["random", "round_robin", "oort", "power_of_choice", "deadline"]
+AttackKind = Literal["sign_flip", "gaussian", "scale", "label_flip"]
+
+DATASETS: tuple[str, ...] = Dataset.__args__  # type: ignore[attr-defined]
+ALGORITHMS: tuple[str, ...] = Algorithm.__args__  # type: ignore[attr-defined]
+OPTIMIZERS: tuple[str, ...] = Optimizer.__args__  # type: ignore[attr-defined]
+SELECTIONS: tuple[str, ...] = Selection.__args__  # type: ignore[attr-defined]
+BUILTIN_MODELS = ("mlp", "cnn", "resnet18", "minilm")
+IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+TEXT_DATASETS = ("sst2", "ag_news")
+ADAPTIVE_ALGORITHMS = ("fedadam", "fedyogi", "fedadagrad")
+
+# Defaults the contract leaves to "the documented default for this job".
+DEFAULT_TOPK_RATIO = 0.1
+DEFAULT_QSGD_BITS = 8
+DEFAULT_ATTACK_SCALE = {"sign_flip": 4.0, "gaussian": 1.0, "scale": 10.0, "label_flip": None}
+
+
+def rule_error(field: str, message: str) -> PydanticCustomError:
+    """A cross-field rule violation that still names its field."""
+    return PydanticCustomError("spec_rule", "{message}", {"field": field, "message": message})
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Partition(_Part):
+    scheme: Literal["iid", "dirichlet", "shards"] = "iid"
+    alpha: float | None = Field(default=None, gt=0, description="Dirichlet concentration")
+    shards_per_client: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Partition:
+        if self.scheme == "dirichlet" and self.alpha is None:
+            raise rule_error("alpha", "required (> 0) when scheme is 'dirichlet'")
+        if self.scheme == "shards" and self.shards_per_client is None:
+            raise rule_error("shards_per_client", "required (>= 1) when scheme is 'shards'")
+        return self
+
+
+class Compression(_Part):
+    method: Literal["none", "topk", "int8", "qsgd"] = "none"
+    ratio: float | None = Field(default=None, gt=0, le=1)
+    bits: int | None = Field(default=None, ge=1, le=16)
+    error_feedback: bool = True
+
+    @model_validator(mode="after")
+    def _rules(self) -> Compression:
+        if self.method == "topk" and self.ratio is None:
+            self.ratio = DEFAULT_TOPK_RATIO
+        if self.method == "int8":
+            if self.bits not in (None, 8):
+                raise rule_error("bits", "int8 quantization uses 8 bits; use 'qsgd' for others")
+            self.bits = 8
+        if self.method == "qsgd" and self.bits is None:
+            self.bits = DEFAULT_QSGD_BITS
+        return self
+
+
+class Lora(_Part):
+    rank: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    heterogeneous_ranks: bool = Field(
+        default=False,
+        description="Extension: each client's rank follows its system profile "
+        "(slower clients train smaller adapters, at most `rank`).",
+    )
+
+
+class Robust(_Part):
+    trim_fraction: float = Field(default=0.2, ge=0, lt=0.5)
+
+
+class DP(_Part):
+    noise_multiplier: float | None = Field(default=None, ge=0)
+    clip_norm: float | None = Field(default=None, ge=0)
+    delta: float = Field(default=1e-5, ge=0)
+
+    @model_validator(mode="after")
+    def _rules(self) -> DP:
+        if self.noise_multiplier is not None and self.clip_norm is None:
+            raise rule_error("clip_norm", "required when dp.noise_multiplier is set")
+        if self.clip_norm is not None and self.noise_multiplier is None:
+            self.noise_multiplier = 0.0
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.clip_norm is not None
+
+
+class HPO(_Part):
+    enabled: bool = False
+    trials: int = Field(default=0, ge=0)
+    objective: Literal["accuracy", "loss"] = "accuracy"
+    fixed: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _rules(self) -> HPO:
+        if self.enabled and self.trials < 1:
+            raise rule_error("trials", "must be >= 1 when hpo.enabled is true")
+        unknown = [name for name in self.fixed if name not in spec_field_names()]
+        if unknown:
+            raise rule_error("fixed", f"unknown field name(s): {', '.join(unknown)}")
+        return self
+
+
+class Scheduling(_Part):
+    """Extension: the knobs of the selection policies."""
+
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Per-round deadline in simulated seconds for 'deadline' selection; "
+        "null = the median client's expected round time.",
+    )
+    poc_candidates: int | None = Field(
+        default=None,
+        ge=1,
+        description="Candidate set size d for 'power_of_choice'; null = 2 x clients_per_round.",
+    )
+    oort_exploration: float = Field(
+        default=0.1, ge=0, le=1, description="Fraction of 'oort' picks made at random."
+    )
+
+
+class ServerOptimizer(_Part):
+    """Extension: the adaptive server optimizers' constants (Reddi et al. 2021)."""
+
+    beta1: float = Field(default=0.9, ge=0, lt=1)
+    beta2: float = Field(default=0.99, ge=0, lt=1)
+    tau: float = Field(default=1e-3, gt=0)
+
+
+class Attack(_Part):
+    """Extension, for evaluating robustness: a seeded fraction of malicious clients."""
+
+    kind: AttackKind
+    fraction: float = Field(default=0.2, gt=0, le=1)
+    scale: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _rules(self) -> Attack:
+        if self.scale is None:
+            self.scale = DEFAULT_ATTACK_SCALE[self.kind]
+        return self
+
+
+class Architecture(_Part):
+    """Extension (NAS): layer sizes of the built-in `mlp` and `cnn` models."""
+
+    hidden: list[int] | None = Field(default=None, min_length=1, max_length=4)
+    channels: list[int] | None = Field(default=None, min_length=1, max_length=4)
+    kernel: Literal[3, 5] | None = None
+
+    @model_validator(mode="after")
+    def _rules(self) -> Architecture:
+        for name in ("hidden", "channels"):
+            sizes = getattr(self, name)
+            if sizes and not all(4 <= size <= 1024 for size in sizes):
+                raise rule_error(name, "layer sizes must lie in 4 ... 1024")
+        return self
+
+
+class JobSpec(BaseModel):
+    """A federated job. See docs/jobspec.md for the generated field reference."""
+
+    model_config = ConfigDict(extra="forbid", title="JobSpec")
+
+    spec_version: Literal[1] = SPEC_VERSION
+    name: str | None = Field(default=None, max_length=200)
+    dataset: Dataset = "digits"
+    dataset_path: str | None = None
+    model: str | None = Field(
+        default=None, description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>"
+    )
+    algorithm: Algorithm = "fedavg"
+    num_clients: int = Field(default=10, ge=1)
+    clients_per_round: int | None = Field(default=None, ge=1)
+    rounds: int = Field(default=20, ge=1)
+    local_epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float | None = Field(default=None, gt=0)
+    optimizer: Optimizer = "adam"
+    partition: Partition = Field(default_factory=Partition)
+    compression: Compression = Field(default_factory=Compression)
+    selection: Selection = "random"
+    lora: Lora = Field(default_factory=Lora)
+    proximal_mu: float | None = Field(default=None, ge=0)
+    server_learning_rate: float | None = Field(default=None, gt=0)
+    server_momentum: float | None = Field(default=None, ge=0, lt=1)
+    robust: Robust = Field(default_factory=Robust)
+    dp: DP = Field(default_factory=DP)
+    seed: int = 0
+    hpo: HPO = Field(default_factory=HPO)
+    # Extensions beyond the contract's brief, each with a documented default.
+    scheduling: Scheduling = Field(default_factory=Scheduling)
+    server_optimizer: ServerOptimizer = Field(default_factory=ServerOptimizer)
+    attack: Attack | None = None
+    architecture: Architecture | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implied_algorithm(cls, data: Any) -> Any:
+        """server_momentum on fedavg means fedavgm; proximal_mu on fedavg means fedprox."""
+        if not isinstance(data, dict) or data.get("algorithm", "fedavg") != "fedavg":
+            return data
+        if data.get("server_momentum") is not None:
+            return {**data, "algorithm": "fedavgm"}
+        if data.get("proximal_mu") is not None:
+            return {**data, "algorithm": "fedprox"}
+        return data
+
+    @model_validator(mode="after")
+    def _resolve(self) -> JobSpec:
+        self._resolve_model()
+        if self.clients_per_round is None:
+            self.clients_per_round = self.num_clients
+        elif self.clients_per_round > self.num_clients:
+            raise rule_error("clients_per_round", "must be <= num_clients")
+        if self.learning_rate is None:
+            self.learning_rate = default_learning_rate(self.model or "")
+        if self.algorithm == "fedprox" and self.proximal_mu is None:
+            self.proximal_mu = 0.01
+        if self.server_learning_rate is None:
+            self.server_learning_rate = 0.01 if self.algorithm in ADAPTIVE_ALGORITHMS else 1.0
+        if self.algorithm == "fedavgm" and self.server_momentum is None:
+            self.server_momentum = 0.9
+        if self.algorithm == "flora" and not self.uses_lora:
+            raise rule_error("algorithm", "'flora' aggregates LoRA adapters: needs model 'minilm' or 'hf:...'")
+        if self.architecture is not None:
+            self._check_architecture(self.architecture)
+        if self.partition.scheme == "shards":
+            self._check_shards()
+        return self
+
+    def _resolve_model(self) -> None:
+        if self.dataset == "csv" and not self.dataset_path:
+            raise rule_error("dataset_path", "required when dataset is 'csv'")
+        allowed = compatible_models(self.dataset, self.dataset_path)
+        if self.model is None:
+            self.model = allowed[0]
+            return
+        if self.model.startswith("hf:"):
+            if len(self.model) == 3:
+                raise rule_error("model", "'hf:' needs a model id or local path after the colon")
+            if "hf:" in allowed:
+                return
+        elif self.model not in BUILTIN_MODELS:
+            raise rule_error(
+                "model", f"unknown model '{self.model}': use {', '.join(BUILTIN_MODELS)} or hf:<id>"
+            )
+        elif self.model in allowed:
+            return
+        raise rule_error(
+            "model",
+            f"model '{self.model}' does not fit dataset '{self.dataset}' "
+            f"(dataset '{self.dataset}' takes {', '.join(allowed)})",
+        )
+
+    def _check_architecture(self, arch: Architecture) -> None:
+        if arch.hidden is not None and self.model != "mlp":
+            raise rule_error("architecture.hidden", "applies to model 'mlp' only")
+        if (arch.channels is not None or arch.kernel is not None) and self.model != "cnn":
+            raise rule_error("architecture.channels", "channels and kernel apply to model 'cnn' only")
+
+    def _check_shards(self) -> None:
+        assert self.partition.shards_per_client is not None
+        if self.partition.shards_per_client * self.num_clients > 100_000:
+            raise rule_error("partition.shards_per_client", "shards_per_client x num_clients must be <= 100000")
+
+    @property
+    def uses_lora(self) -> bool:
+        return self.model == "minilm" or (self.model or "").startswith("hf:")
+
+    def sampled_clients(self) -> int:
+        assert self.clients_per_round is not None
+        return self.clients_per_round
+
+
+def default_learning_rate(model: str) -> float:
+    if model == "resnet18":
+        return 0.001
+    if model == "minilm" or model.startswith("hf:"):
+        return 0.001
+    return 0.01
+
+
+def compatible_models(dataset: str, dataset_path: str | None = None) -> list[str]:
+    """The models a dataset takes, its default first ('hf:' stands for any hf:<id>)."""
+    if dataset in ("digits", "mnist", "fashion_mnist"):
+        return ["cnn", "mlp"]
+    if dataset in ("cifar10", "cifar100"):
+        return ["cnn", "resnet18"]
+    if dataset in TEXT_DATASETS:
+        return ["minilm", "hf:"]
+    if csv_has_text_column(dataset_path):
+        return ["minilm", "hf:"]
+    return ["mlp"]
+
+
+def csv_has_text_column(path: str | None) -> bool:
+    """Whether a CSV's header names a `text` column; an unreadable file counts as numeric."""
+    if not path:
+        return False
+    try:
+        with Path(path).expanduser().open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError):
+        return False
+    return "text" in [column.strip() for column in header]
+
+
+def spec_field_names() -> set[str]:
+    """Every dotted field name of the spec ("rounds", "partition.alpha", ...)."""
+    names: set[str] = set()
+    for name, info in JobSpec.model_fields.items():
+        names.add(name)
+        annotation = info.annotation
+        candidates = getattr(annotation, "__args__", (annotation,))
+        for candidate in candidates:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                names.update(f"{name}.{sub}" for sub in candidate.model_fields)
+    return names
+
+
+def spec_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Field-named errors: [{"field": "partition.alpha", "message": "..."}]."""
+    errors = []
+    for error in exc.errors():
+        path = [str(part) for part in error["loc"]]
+        field = (error.get("ctx") or {}).get("field")
+        if field:
+            path.append(str(field))
+        errors.append({"field": ".".join(path) or "spec", "message": error["msg"]})
+    return errors
+
+
+def format_spec_errors(errors: list[dict[str, str]]) -> str:
+    return "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+
+
+def spec_diff(base: JobSpec, other: JobSpec) -> dict[str, tuple[Any, Any]]:
+    """Dotted field -> (base value, other value) for every field that differs."""
+    left = flatten(base.model_dump(mode="json"))
+    right = flatten(other.model_dump(mode="json"))
+    return {key: (left.get(key), right.get(key)) for key in sorted(set(left) | set(right)) if left.get(key) != right.get(key)}
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
