@@ -21,7 +21,11 @@ def weighted_average(updates: Sequence[Weights], weights: Sequence[float]) -> We
         acc = torch.zeros_like(updates[0][key], dtype=torch.float64)
         for update, weight in zip(updates, weights, strict=True):
             acc += update[key].to(torch.float64) * (weight / total)
-        out[key] = acc.to(updates[0][key].dtype) if updates[0][key].is_floating_point() else acc.round().to(updates[0][key].dtype)
+        out[key] = (
+            acc.to(updates[0][key].dtype)
+            if updates[0][key].is_floating_point()
+            else acc.round().to(updates[0][key].dtype)
+        )
     return out
 
 

@@ -60,7 +60,9 @@ def local_train(
             loss = F.cross_entropy(forward(model, take(features, index)), target)
             objective = loss
             if mu > 0:
-                objective = loss + 0.5 * mu * sum(((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True))
+                objective = loss + 0.5 * mu * sum(
+                    ((p - a) ** 2).sum() for p, a in zip(params, anchors, strict=True)
+                )
             optimizer.zero_grad(set_to_none=True)
             objective.backward()
             if grad_correction is not None:

@@ -80,7 +80,9 @@ def load_dataset(name: str, *, seed: int = 0, path: str | None = None) -> Datase
     return loader(seed)
 
 
-def stratified_split(labels: np.ndarray, *, seed: int, test_fraction: float = TEST_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, *, seed: int, test_fraction: float = TEST_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a stratified train/test split chosen by seed."""
     rng = np.random.default_rng(seed)
     train, test = [], []
@@ -120,7 +122,16 @@ _IDX_SOURCES = {
 }
 _IDX_STATS = {"mnist": (0.1307, 0.3081), "fashion_mnist": (0.2860, 0.3530)}
 FASHION_CLASSES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 
@@ -142,7 +153,7 @@ def _find_or_fetch(directory: Path, filename: str, source: str | None, dataset: 
         url = source + target.name
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - fixed https sources
                 data = response.read()
             partial = target.with_suffix(target.suffix + ".part")
             partial.write_bytes(data)
@@ -153,8 +164,7 @@ def _find_or_fetch(directory: Path, filename: str, source: str | None, dataset: 
     else:
         reason = "downloads are disabled (FLOTILLA_DOWNLOAD=0)"
     raise DatasetUnavailable(
-        f"dataset '{dataset}' is not on this machine: put {filename}(.gz) in {directory} "
-        f"({reason})"
+        f"dataset '{dataset}' is not on this machine: put {filename}(.gz) in {directory} ({reason})"
     )
 
 
@@ -179,7 +189,13 @@ def load_idx_dataset(name: str, seed: int) -> Dataset:
 # --- CIFAR-10 and CIFAR-100: the "python version" archives ------------------------------
 
 _CIFAR = {
-    "cifar10": ("cifar-10-python.tar.gz", "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], "test", b"labels"),
+    "cifar10": (
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        "test",
+        b"labels",
+    ),
     "cifar100": ("cifar-100-python.tar.gz", "cifar-100-python", ["train"], "test", b"fine_labels"),
 }
 _CIFAR_SOURCE = "https://www.cs.toronto.edu/~kriz/"
@@ -241,7 +257,9 @@ def load_csv(path: Path, *, seed: int) -> Dataset:
     y = torch.from_numpy(labels)
     if "text" in rows[0]:
         texts = [row["text"] or "" for row in rows]
-        return Dataset("csv", [texts[i] for i in train], y[train], [texts[i] for i in test], y[test], class_names)
+        return Dataset(
+            "csv", [texts[i] for i in train], y[train], [texts[i] for i in test], y[test], class_names
+        )
     columns = [column for column in rows[0] if column != "label"]
     if not columns:
         raise DatasetUnavailable(f"CSV '{path}' has no feature columns besides 'label'")

@@ -31,7 +31,7 @@ from .compression import decode_update, encode_update
 from .data import Dataset, load_dataset
 from .models import build_model, get_weights, set_weights
 from .partition import partition_indices
-from .records import ClientReport, FitIns, FitRes, ServerState, Weights
+from .records import ClientReport, FitIns, FitRes, RoundSummary, ServerState, Weights
 from .spec import JobSpec
 from .strategies import Strategy, strategy_for
 from .wire import decode_message, encode_message
@@ -133,6 +133,34 @@ def evaluate_weights(spec: JobSpec, weights: Weights) -> tuple[float, float]:
     return local.evaluate(runtime.model, runtime.features("test"), runtime.dataset.y_test)
 
 
+def summarize_round(
+    spec: JobSpec,
+    server_round: int,
+    *,
+    instructions: list[FitIns],
+    reports: list[ClientReport],
+    failures: list[dict[str, Any]],
+    aggregate_metrics: dict[str, Any],
+    accuracy: float,
+    loss: float,
+    wall_s: float,
+) -> RoundSummary:
+    """The record of one round; every runner builds it here so all report the same figures."""
+    return RoundSummary(
+        round=server_round,
+        accuracy=accuracy,
+        loss=loss,
+        bytes_up=sum(r.bytes_up for r in reports),
+        bytes_down=sum(r.bytes_down for r in reports),
+        client_cpu_s=sum(r.cpu_s for r in reports),
+        wall_s=wall_s,
+        selected=[ins.client_id for ins in instructions],
+        clients=sorted(reports, key=lambda r: r.client_id),
+        failures=failures,
+        metrics=dict(aggregate_metrics),
+    )
+
+
 def decode_uplink(payload: bytes) -> FitRes:
     tensors, meta = decode_message(payload)
     update = {k[len(UPDATE_PREFIX) :]: v for k, v in tensors.items() if k.startswith(UPDATE_PREFIX)}
@@ -180,7 +208,9 @@ def client_fit(
         grad_correction=strategy.client_grad_correction(extras=extras, client_state=state),
     )
     local_weights = get_weights(model)
-    update = {k: local_weights[k].to(torch.float32) - global_weights[k].to(torch.float32) for k in global_weights}
+    update = {
+        k: local_weights[k].to(torch.float32) - global_weights[k].to(torch.float32) for k in global_weights
+    }
     extras_up, state = strategy.client_extras(
         global_weights=global_weights,
         local_weights=local_weights,
@@ -190,7 +220,9 @@ def client_fit(
         learning_rate=float(config["learning_rate"]),
     )
     residual = {k[len(RESIDUAL_PREFIX) :]: v for k, v in state.items() if k.startswith(RESIDUAL_PREFIX)}
-    encoded, compression_meta, residual_after = encode_update(update, spec.compression, residual or None, generator)
+    encoded, compression_meta, residual_after = encode_update(
+        update, spec.compression, residual or None, generator
+    )
     state = {k: v for k, v in state.items() if not k.startswith(RESIDUAL_PREFIX)}
     state.update({RESIDUAL_PREFIX + k: v for k, v in (residual_after or {}).items()})
     wire = {UPDATE_PREFIX + k: v for k, v in encoded.items()}

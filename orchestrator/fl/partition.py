@@ -15,12 +15,12 @@ class PartitionError(ValueError):
     """The data cannot be split as asked (for example more clients than examples)."""
 
 
-def partition_indices(labels: np.ndarray, *, num_clients: int, partition: Partition, seed: int) -> list[np.ndarray]:
+def partition_indices(
+    labels: np.ndarray, *, num_clients: int, partition: Partition, seed: int
+) -> list[np.ndarray]:
     labels = np.asarray(labels)
     if num_clients > len(labels):
-        raise PartitionError(
-            f"num_clients: {num_clients} clients but only {len(labels)} training examples"
-        )
+        raise PartitionError(f"num_clients: {num_clients} clients but only {len(labels)} training examples")
     rng = np.random.default_rng(seed)
     if partition.scheme == "iid":
         parts = iid(len(labels), num_clients, rng)
@@ -37,7 +37,9 @@ def iid(n: int, num_clients: int, rng: np.random.Generator) -> list[np.ndarray]:
     return list(np.array_split(rng.permutation(n), num_clients))
 
 
-def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator) -> list[np.ndarray]:
+def dirichlet(
+    labels: np.ndarray, num_clients: int, alpha: float, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Label skew (Hsu et al. 2019): each class is spread over clients by Dir(alpha)."""
     parts: list[list[int]] = [[] for _ in range(num_clients)]
     for label in np.unique(labels):
@@ -50,7 +52,9 @@ def dirichlet(labels: np.ndarray, num_clients: int, alpha: float, rng: np.random
     return [np.array(part, dtype=np.int64) for part in parts]
 
 
-def shards(labels: np.ndarray, num_clients: int, shards_per_client: int, rng: np.random.Generator) -> list[np.ndarray]:
+def shards(
+    labels: np.ndarray, num_clients: int, shards_per_client: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Pathological non-IID (McMahan et al. 2017): sort by label, deal out shards."""
     total = num_clients * shards_per_client
     if total > len(labels):

@@ -16,7 +16,9 @@ from .spec import JobSpec
 Policy = Callable[[JobSpec, int, dict[str, Any], np.random.Generator], list[int]]
 
 
-def select_random(spec: JobSpec, server_round: int, meta: dict[str, Any], rng: np.random.Generator) -> list[int]:
+def select_random(
+    spec: JobSpec, server_round: int, meta: dict[str, Any], rng: np.random.Generator
+) -> list[int]:
     chosen = rng.choice(spec.num_clients, size=spec.sampled_clients(), replace=False)
     return sorted(int(c) for c in chosen)
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from .engine import client_fit, downlink_message, evaluate_weights, job_initialize, round_aggregate, round_configure
+from .engine import (
+    client_fit,
+    downlink_message,
+    evaluate_weights,
+    job_initialize,
+    round_aggregate,
+    round_configure,
+    summarize_round,
+)
 from .records import RoundSummary, Weights
 from .spec import JobSpec
 
@@ -38,17 +46,16 @@ class InProcessJob:
             self.spec, server_round, self.weights, self.state, uplinks
         )
         accuracy, loss = evaluate_weights(self.spec, self.weights)
-        return RoundSummary(
-            round=server_round,
+        return summarize_round(
+            self.spec,
+            server_round,
+            instructions=instructions,
+            reports=reports,
+            failures=[],
+            aggregate_metrics=metrics,
             accuracy=accuracy,
             loss=loss,
-            bytes_up=sum(r.bytes_up for r in reports),
-            bytes_down=sum(r.bytes_down for r in reports),
-            client_cpu_s=sum(r.cpu_s for r in reports),
             wall_s=time.perf_counter() - wall_start,
-            selected=[ins.client_id for ins in instructions],
-            clients=reports,
-            metrics=metrics,
         )
 
     def __iter__(self) -> Iterator[RoundSummary]:

@@ -18,11 +18,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-SPEC_VERSION = 1
+SPEC_VERSION: Literal[1] = 1
 
-Dataset = Literal[
-    "digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "sst2", "ag_news", "csv"
-]
+Dataset = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "sst2", "ag_news", "csv"]
 Algorithm = Literal[
     "fedavg",
     "fedprox",
@@ -211,9 +209,7 @@ class JobSpec(BaseModel):
     name: str | None = Field(default=None, max_length=200)
     dataset: Dataset = "digits"
     dataset_path: str | None = None
-    model: str | None = Field(
-        default=None, description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>"
-    )
+    model: str | None = Field(default=None, description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>")
     algorithm: Algorithm = "fedavg"
     num_clients: int = Field(default=10, ge=1)
     clients_per_round: int | None = Field(default=None, ge=1)
@@ -267,7 +263,9 @@ class JobSpec(BaseModel):
         if self.algorithm == "fedavgm" and self.server_momentum is None:
             self.server_momentum = 0.9
         if self.algorithm == "flora" and not self.uses_lora:
-            raise rule_error("algorithm", "'flora' aggregates LoRA adapters: needs model 'minilm' or 'hf:...'")
+            raise rule_error(
+                "algorithm", "'flora' aggregates LoRA adapters: needs model 'minilm' or 'hf:...'"
+            )
         if self.architecture is not None:
             self._check_architecture(self.architecture)
         if self.partition.scheme == "shards":
@@ -307,7 +305,9 @@ class JobSpec(BaseModel):
     def _check_shards(self) -> None:
         assert self.partition.shards_per_client is not None
         if self.partition.shards_per_client * self.num_clients > 100_000:
-            raise rule_error("partition.shards_per_client", "shards_per_client x num_clients must be <= 100000")
+            raise rule_error(
+                "partition.shards_per_client", "shards_per_client x num_clients must be <= 100000"
+            )
 
     @property
     def uses_lora(self) -> bool:
@@ -384,7 +384,11 @@ def spec_diff(base: JobSpec, other: JobSpec) -> dict[str, tuple[Any, Any]]:
     """Dotted field -> (base value, other value) for every field that differs."""
     left = flatten(base.model_dump(mode="json"))
     right = flatten(other.model_dump(mode="json"))
-    return {key: (left.get(key), right.get(key)) for key in sorted(set(left) | set(right)) if left.get(key) != right.get(key)}
+    return {
+        key: (left.get(key), right.get(key))
+        for key in sorted(set(left) | set(right))
+        if left.get(key) != right.get(key)
+    }
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
