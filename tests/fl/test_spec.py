@@ -1,0 +1,193 @@
+"""JobSpec: every rule of ../shared/design/jobspec.md, good and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from orchestrator.fl.spec import JobSpec, compatible_models, spec_diff, spec_errors, spec_field_names
+
+
+def errors_of(data: dict) -> dict[str, str]:
+    with pytest.raises(ValidationError) as info:
+        JobSpec.model_validate(data)
+    return {e["field"]: e["message"] for e in spec_errors(info.value)}
+
+
+def test_defaults_are_the_contracts_and_resolved() -> None:
+    spec = JobSpec()
+    dumped = spec.model_dump(mode="json")
+    assert dumped["spec_version"] == 1
+    assert dumped["dataset"] == "digits"
+    assert dumped["model"] == "cnn"
+    assert dumped["algorithm"] == "fedavg"
+    assert dumped["num_clients"] == 10 and dumped["clients_per_round"] == 10
+    assert dumped["rounds"] == 20 and dumped["local_epochs"] == 1 and dumped["batch_size"] == 32
+    assert dumped["learning_rate"] == 0.01 and dumped["optimizer"] == "adam"
+    assert dumped["partition"] == {"scheme": "iid", "alpha": None, "shards_per_client": None}
+    assert dumped["compression"] == {"method": "none", "ratio": None, "bits": None, "error_feedback": True}
+    assert dumped["selection"] == "random"
+    assert dumped["lora"]["rank"] == 8 and dumped["lora"]["alpha"] == 16
+    assert dumped["server_learning_rate"] == 1.0
+    assert dumped["proximal_mu"] is None and dumped["server_momentum"] is None
+    assert dumped["robust"] == {"trim_fraction": 0.2}
+    assert dumped["dp"] == {"noise_multiplier": None, "clip_norm": None, "delta": 1e-5}
+    assert dumped["seed"] == 0
+    assert dumped["hpo"] == {"enabled": False, "trials": 0, "objective": "accuracy", "fixed": []}
+
+
+def test_resolved_spec_validates_to_itself() -> None:
+    for data in (
+        {},
+        {"algorithm": "fedprox"},
+        {"server_momentum": 0.5},
+        {"algorithm": "fedadam"},
+        {"compression": {"method": "qsgd"}},
+        {"dp": {"clip_norm": 1.0}},
+    ):
+        spec = JobSpec.model_validate(data)
+        again = JobSpec.model_validate(json.loads(spec.model_dump_json()))
+        assert again == spec
+
+
+@pytest.mark.parametrize(("model", "lr"), [("mlp", 0.01), ("cnn", 0.01)])
+def test_learning_rate_defaults_per_model(model: str, lr: float) -> None:
+    assert JobSpec(model=model).learning_rate == lr
+
+
+def test_learning_rate_defaults_for_resnet_and_lora() -> None:
+    assert JobSpec(dataset="cifar10", model="resnet18").learning_rate == 0.001
+    assert JobSpec(dataset="sst2").learning_rate == 0.001
+    assert JobSpec(dataset="sst2").model == "minilm"
+
+
+def test_dataset_model_compatibility() -> None:
+    assert JobSpec(dataset="mnist", model="mlp").model == "mlp"
+    assert JobSpec(dataset="cifar100").model == "cnn"
+    assert (
+        JobSpec(dataset="ag_news", model="hf:distilbert-base-uncased").model == "hf:distilbert-base-uncased"
+    )
+    errors = errors_of({"dataset": "cifar10", "model": "mlp"})
+    assert "model" in errors and "cifar10" in errors["model"] and "mlp" in errors["model"]
+    assert "model" in errors_of({"dataset": "digits", "model": "minilm"})
+    assert "model" in errors_of({"dataset": "sst2", "model": "cnn"})
+    assert "model" in errors_of({"model": "transformer9000"})
+    assert "model" in errors_of({"dataset": "sst2", "model": "hf:"})
+
+
+def test_csv_model_follows_text_column(tmp_path) -> None:
+    text = tmp_path / "tickets.csv"
+    text.write_text("text,label\nprinter broken,hw\nlogin fails,sw\n")
+    numeric = tmp_path / "numbers.csv"
+    numeric.write_text("a,b,label\n1,2,0\n3,4,1\n")
+    assert compatible_models("csv", str(text)) == ["minilm", "hf:"]
+    assert JobSpec(dataset="csv", dataset_path=str(text)).model == "minilm"
+    assert JobSpec(dataset="csv", dataset_path=str(numeric)).model == "mlp"
+    assert "model" in errors_of({"dataset": "csv", "dataset_path": str(numeric), "model": "minilm"})
+    assert "dataset_path" in errors_of({"dataset": "csv"})
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"dataset": "imagenet"}, "dataset"),
+        ({"algorithm": "fedsgd"}, "algorithm"),
+        ({"optimizer": "rmsprop"}, "optimizer"),
+        ({"selection": "fastest"}, "selection"),
+        ({"num_clients": 0}, "num_clients"),
+        ({"rounds": 0}, "rounds"),
+        ({"local_epochs": 0}, "local_epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"clients_per_round": 0}, "clients_per_round"),
+        ({"num_clients": 5, "clients_per_round": 6}, "clients_per_round"),
+        ({"partition": {"scheme": "dirichlet"}}, "partition.alpha"),
+        ({"partition": {"scheme": "dirichlet", "alpha": 0}}, "partition.alpha"),
+        ({"partition": {"scheme": "shards"}}, "partition.shards_per_client"),
+        ({"partition": {"scheme": "shards", "shards_per_client": 0}}, "partition.shards_per_client"),
+        ({"partition": {"scheme": "zipf"}}, "partition.scheme"),
+        ({"compression": {"method": "topk", "ratio": 0}}, "compression.ratio"),
+        ({"compression": {"method": "topk", "ratio": 1.5}}, "compression.ratio"),
+        ({"compression": {"method": "qsgd", "bits": 0}}, "compression.bits"),
+        ({"compression": {"method": "qsgd", "bits": 17}}, "compression.bits"),
+        ({"compression": {"method": "int8", "bits": 4}}, "compression.bits"),
+        ({"compression": {"method": "zip"}}, "compression.method"),
+        ({"lora": {"rank": 0}}, "lora.rank"),
+        ({"lora": {"alpha": 0}}, "lora.alpha"),
+        ({"proximal_mu": -1}, "proximal_mu"),
+        ({"server_learning_rate": 0}, "server_learning_rate"),
+        ({"server_momentum": 1.0}, "server_momentum"),
+        ({"server_momentum": -0.1}, "server_momentum"),
+        ({"robust": {"trim_fraction": 0.5}}, "robust.trim_fraction"),
+        ({"robust": {"trim_fraction": -0.1}}, "robust.trim_fraction"),
+        ({"dp": {"noise_multiplier": 1.0}}, "dp.clip_norm"),
+        ({"dp": {"clip_norm": -1}}, "dp.clip_norm"),
+        ({"hpo": {"enabled": True}}, "hpo.trials"),
+        ({"hpo": {"trials": -1}}, "hpo.trials"),
+        ({"hpo": {"objective": "f1"}}, "hpo.objective"),
+        ({"hpo": {"fixed": ["rounds", "colour"]}}, "hpo.fixed"),
+        ({"algorithm": "flora"}, "algorithm"),
+        ({"spec_version": 2}, "spec_version"),
+        ({"epochs": 3}, "epochs"),
+        ({"model": "cnn", "architecture": {"hidden": [64]}}, "architecture.hidden"),
+        ({"attack": {"kind": "poison"}}, "attack.kind"),
+    ],
+)
+def test_invalid_input_names_the_field(data: dict, field: str) -> None:
+    assert field in errors_of(data)
+
+
+def test_client_fraction_rules() -> None:
+    assert JobSpec(num_clients=10, clients_per_round=10).clients_per_round == 10
+    assert JobSpec(num_clients=10, clients_per_round=1).clients_per_round == 1
+
+
+def test_implied_algorithms() -> None:
+    assert JobSpec(server_momentum=0.5).algorithm == "fedavgm"
+    assert JobSpec(proximal_mu=0.1).algorithm == "fedprox"
+    assert JobSpec(algorithm="fedadam", proximal_mu=0.1).algorithm == "fedadam"
+
+
+def test_algorithm_dependent_defaults() -> None:
+    assert JobSpec(algorithm="fedprox").proximal_mu == 0.01
+    assert JobSpec(algorithm="fedavgm").server_momentum == 0.9
+    for name in ("fedadam", "fedyogi", "fedadagrad"):
+        assert JobSpec(algorithm=name).server_learning_rate == 0.01
+    for name in ("fedavg", "fedprox", "fedavgm", "scaffold"):
+        assert JobSpec(algorithm=name).server_learning_rate == 1.0
+    assert JobSpec(algorithm="fedadam", server_learning_rate=0.1).server_learning_rate == 0.1
+
+
+def test_compression_and_dp_defaults() -> None:
+    assert JobSpec(compression={"method": "int8"}).compression.bits == 8
+    assert JobSpec(compression={"method": "topk"}).compression.ratio == 0.1
+    assert JobSpec(compression={"method": "qsgd", "bits": 4}).compression.bits == 4
+    dp = JobSpec(dp={"clip_norm": 1.0}).dp
+    assert dp.enabled and dp.noise_multiplier == 0.0
+    assert not JobSpec().dp.enabled
+
+
+def test_attack_scales_default_per_kind() -> None:
+    assert JobSpec(attack={"kind": "sign_flip"}).attack.scale == 4.0  # type: ignore[union-attr]
+    assert JobSpec(attack={"kind": "gaussian"}).attack.scale == 1.0  # type: ignore[union-attr]
+    assert JobSpec(attack={"kind": "scale"}).attack.scale == 10.0  # type: ignore[union-attr]
+    assert JobSpec().attack is None
+
+
+def test_field_names_and_diff() -> None:
+    names = spec_field_names()
+    assert {"rounds", "partition.alpha", "compression.bits", "hpo.fixed", "lora.rank"} <= names
+    diff = spec_diff(JobSpec(), JobSpec(rounds=5, partition={"scheme": "dirichlet", "alpha": 0.1}))
+    assert diff["rounds"] == (20, 5)
+    assert diff["partition.scheme"] == ("iid", "dirichlet")
+    assert "seed" not in diff
+
+
+def test_json_schema_export_lists_every_field() -> None:
+    schema = JobSpec.model_json_schema()
+    assert schema["title"] == "JobSpec"
+    for name in ("dataset", "algorithm", "partition", "compression", "dp", "hpo"):
+        assert name in schema["properties"]
