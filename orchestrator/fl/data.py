@@ -282,10 +282,19 @@ def _label_sort_key(label: str) -> tuple[int, float | str]:
         return (1, label)
 
 
+def load_text_dataset(name: str, seed: int) -> Dataset:
+    """SST-2 and AG News (`text_data.py`, which builds on this module, hence the late import)."""
+    from .text_data import TEXT_LOADERS
+
+    return TEXT_LOADERS[name](seed)
+
+
 LOADERS: dict[str, Callable[[int], Dataset]] = {
     "digits": load_digits,
     "mnist": lambda seed: load_idx_dataset("mnist", seed),
     "fashion_mnist": lambda seed: load_idx_dataset("fashion_mnist", seed),
     "cifar10": lambda seed: load_cifar("cifar10", seed),
     "cifar100": lambda seed: load_cifar("cifar100", seed),
+    "sst2": lambda seed: load_text_dataset("sst2", seed),
+    "ag_news": lambda seed: load_text_dataset("ag_news", seed),
 }

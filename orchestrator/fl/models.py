@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from .data import Dataset
+from .resnet import ResNet18
 from .spec import JobSpec
+from .text import build_lora_classifier
 
 Weights = dict[str, torch.Tensor]
 
@@ -79,9 +81,16 @@ def build_cnn(spec: JobSpec, dataset: Dataset) -> nn.Module:
     return CNN(dataset.input_shape, list(channels), kernel, dataset.num_classes)
 
 
+def build_resnet18(spec: JobSpec, dataset: Dataset) -> nn.Module:
+    return ResNet18(dataset.input_shape[0], dataset.num_classes)
+
+
 MODEL_BUILDERS: dict[str, Callable[[JobSpec, Dataset], nn.Module]] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "resnet18": build_resnet18,
+    "minilm": build_lora_classifier,
+    "hf": build_lora_classifier,
 }
 
 
@@ -99,6 +108,13 @@ def build_model(spec: JobSpec, dataset: Dataset) -> nn.Module:
 def federated_keys(model: nn.Module) -> list[str]:
     keys = getattr(model, "federated_keys", None)
     return list(keys) if keys is not None else list(model.state_dict().keys())
+
+
+def uploaded_keys(model: nn.Module) -> list[str]:
+    """The federated keys a client trains and sends back: all of them, except those the
+    model marks as `server_owned_keys` (FLoRA's merged update only travels down)."""
+    owned = set(getattr(model, "server_owned_keys", ()))
+    return [key for key in federated_keys(model) if key not in owned]
 
 
 def get_weights(model: nn.Module) -> Weights:

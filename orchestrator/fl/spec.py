@@ -46,6 +46,8 @@ BUILTIN_MODELS = ("mlp", "cnn", "resnet18", "minilm")
 IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
 TEXT_DATASETS = ("sst2", "ag_news")
 ADAPTIVE_ALGORITHMS = ("fedadam", "fedyogi", "fedadagrad")
+# Client-level DP noises a mean of clipped updates; these algorithms aggregate exactly that.
+DP_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "fedadagrad")
 
 # Defaults the contract leaves to "the documented default for this job".
 DEFAULT_TOPK_RATIO = 0.1
@@ -149,8 +151,8 @@ class Scheduling(_Part):
     deadline_s: float | None = Field(
         default=None,
         gt=0,
-        description="Per-round deadline in simulated seconds for 'deadline' selection; "
-        "null = the median client's expected round time.",
+        description="Per-round deadline in simulated seconds for 'deadline' selection, and the "
+        "preferred round duration of 'oort'; null = the median client's expected round time.",
     )
     poc_candidates: int | None = Field(
         default=None,
@@ -158,24 +160,47 @@ class Scheduling(_Part):
         description="Candidate set size d for 'power_of_choice'; null = 2 x clients_per_round.",
     )
     oort_exploration: float = Field(
-        default=0.1, ge=0, le=1, description="Fraction of 'oort' picks made at random."
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Probability that an 'oort' pick explores a client that has not trained yet.",
+    )
+    availability: bool = Field(
+        default=False,
+        description="Simulate client availability: each round a client is online with its system "
+        "profile's probability (0.5 to 1, drawn from the seed) and is only selectable then.",
     )
 
 
 class ServerOptimizer(_Part):
     """Extension: the adaptive server optimizers' constants (Reddi et al. 2021)."""
 
-    beta1: float = Field(default=0.9, ge=0, lt=1)
-    beta2: float = Field(default=0.99, ge=0, lt=1)
-    tau: float = Field(default=1e-3, gt=0)
+    beta1: float = Field(default=0.9, ge=0, lt=1, description="Decay of the server's first moment.")
+    beta2: float = Field(
+        default=0.99, ge=0, lt=1, description="Decay of the second moment (fedadam, fedyogi)."
+    )
+    tau: float = Field(default=1e-3, gt=0, description="Adaptivity: added to the root of the second moment.")
 
 
 class Attack(_Part):
     """Extension, for evaluating robustness: a seeded fraction of malicious clients."""
 
-    kind: AttackKind
-    fraction: float = Field(default=0.2, gt=0, le=1)
-    scale: float | None = Field(default=None, gt=0)
+    kind: AttackKind = Field(
+        description="sign_flip uploads -scale x the honest update; gaussian uploads N(0, scale^2) noise "
+        "instead; scale uploads scale x the honest update; label_flip trains on permuted labels."
+    )
+    fraction: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="Share of the clients that are malicious (round half up, at least one; the same "
+        "clients all job, chosen by the seed).",
+    )
+    scale: float | None = Field(
+        default=None,
+        gt=0,
+        description="null = 4 for sign_flip, 1 for gaussian, 10 for scale; unused by label_flip.",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Attack:
@@ -234,6 +259,14 @@ class JobSpec(BaseModel):
     server_optimizer: ServerOptimizer = Field(default_factory=ServerOptimizer)
     attack: Attack | None = None
     architecture: Architecture | None = None
+    validation_fraction: float = Field(
+        default=0.0,
+        ge=0,
+        lt=0.5,
+        description="Extension: the stratified fraction of the training data (chosen by seed) held out "
+        "before partitioning; rounds then also report val_accuracy and val_loss on it. HPO trials "
+        "compare on it, never on the test set. 0 = no validation split.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -265,6 +298,15 @@ class JobSpec(BaseModel):
         if self.algorithm == "flora" and not self.uses_lora:
             raise rule_error(
                 "algorithm", "'flora' aggregates LoRA adapters: needs model 'minilm' or 'hf:...'"
+            )
+        if self.lora.heterogeneous_ranks and self.algorithm != "flora":
+            # Only stacking combines adapters of different ranks exactly.
+            raise rule_error("lora.heterogeneous_ranks", "needs algorithm 'flora'")
+        if self.dp.enabled and self.algorithm not in DP_ALGORITHMS:
+            raise rule_error(
+                "dp",
+                f"client-level DP noises the mean of clipped updates, which '{self.algorithm}' does not "
+                f"aggregate: use {', '.join(DP_ALGORITHMS)}",
             )
         if self.architecture is not None:
             self._check_architecture(self.architecture)
