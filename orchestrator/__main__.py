@@ -1,4 +1,5 @@
-"""`python -m orchestrator run SPEC.json`: run a job in-process, one JSON line per round."""
+"""`python -m orchestrator run SPEC.json`: run a job in-process, one JSON line per round.
+`python -m orchestrator hpo SPEC.json`: search for a better spec in-process, one JSON line per trial."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.simulation import InProcessJob
 from .fl.spec import JobSpec, format_spec_errors, spec_errors
+from .hpo.cli import add_hpo_arguments, command_hpo
 
 
 def load_spec(path: str) -> JobSpec:
@@ -31,7 +33,12 @@ def command_run(args: argparse.Namespace) -> int:
         print(f"cannot read job spec {args.spec}: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    totals = {"bytes_up_total": 0, "bytes_down_total": 0, "client_cpu_s_total": 0.0}
+    totals = {
+        "bytes_up_total": 0,
+        "bytes_down_total": 0,
+        "client_cpu_s_total": 0.0,
+        "sim_latency_s_total": 0.0,
+    }
     accuracy = loss = float("nan")
     try:
         for summary in InProcessJob(spec):
@@ -40,6 +47,7 @@ def command_run(args: argparse.Namespace) -> int:
             totals["bytes_up_total"] += summary.bytes_up
             totals["bytes_down_total"] += summary.bytes_down
             totals["client_cpu_s_total"] += summary.client_cpu_s
+            totals["sim_latency_s_total"] += summary.metrics.get("sim_latency_s", 0.0)
     except (DatasetUnavailable, PartitionError) as exc:
         print(f"cannot run job: {exc}", file=sys.stderr)
         return 1
@@ -55,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run a job in this process and print per-round metrics")
     run.add_argument("spec", help="path to a JobSpec JSON file, or - for standard input")
     run.set_defaults(handler=command_run)
+    hpo = commands.add_parser("hpo", help="search for a better spec in this process: one JSON line per trial")
+    add_hpo_arguments(hpo)
+    hpo.set_defaults(handler=command_hpo)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

@@ -1,0 +1,110 @@
+"""The intent parser's generative backends as HPO's `JsonCompleter`.
+
+The same configuration selects them (`INTENT_BACKEND=transformers` with
+`INTENT_LM_PATH`, or `INTENT_BACKEND=openai` with `INTENT_OPENAI_BASE_URL` and
+`INTENT_OPENAI_MODEL`; see intent_llm/README.md); with the default encoder
+backend there is no generative model and HPO runs without an LLM proposer. The
+backends keep their transport and constrained decoding; only the instructions
+and the JSON schema differ: HPO's, given with each question.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Any
+
+from .llm import JsonCompleter
+
+SYSTEM_PROMPT = (
+    "You are an expert in federated learning who tunes job specs. Read the trials so far and "
+    "answer only with JSON that follows the given schema."
+)
+GENERATIVE_BACKENDS = ("transformers", "openai")
+
+
+def configured_backend_name() -> str | None:
+    name = os.environ.get("INTENT_BACKEND", "encoder").strip().lower()
+    return name if name in GENERATIVE_BACKENDS else None
+
+
+def configured_completer() -> JsonCompleter | None:
+    """The configured generative backend, loaded once per process; None when none is configured."""
+    name = configured_backend_name()
+    return None if name is None else _completer(name)
+
+
+@lru_cache(maxsize=2)
+def _completer(name: str) -> JsonCompleter:
+    from intent_llm.loading import ConfigurationError
+
+    if name == "transformers":
+        path = os.environ.get("INTENT_LM_PATH")
+        if not path:
+            raise ConfigurationError(
+                "INTENT_BACKEND=transformers needs INTENT_LM_PATH (a local causal LM directory)"
+            )
+        return transformers_completer(
+            path, max_new_tokens=int(os.environ.get("INTENT_LM_MAX_NEW_TOKENS", "512"))
+        )
+    base_url, model = os.environ.get("INTENT_OPENAI_BASE_URL"), os.environ.get("INTENT_OPENAI_MODEL")
+    if not base_url or not model:
+        raise ConfigurationError("INTENT_BACKEND=openai needs INTENT_OPENAI_BASE_URL and INTENT_OPENAI_MODEL")
+    return openai_completer(
+        base_url,
+        model,
+        api_key=os.environ.get("INTENT_OPENAI_API_KEY"),
+        timeout=float(os.environ.get("INTENT_OPENAI_TIMEOUT", "60")),
+    )
+
+
+def transformers_completer(path: str, *, max_new_tokens: int = 512) -> JsonCompleter:
+    """A local causal LM, its decoding constrained to each question's schema (lm-format-enforcer)."""
+    from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser
+
+    from intent_llm.backends import TransformersBackend
+
+    class Completer(TransformersBackend):
+        def _input_text(self, prompt: str) -> str:
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+            if getattr(self.tokenizer, "chat_template", None):
+                return str(
+                    self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                )
+            return f"{SYSTEM_PROMPT}\n\n{prompt}\nJSON: "
+
+        def complete_json(self, prompt: str, schema: dict[str, Any]) -> str:
+            self.schema_parser = JsonSchemaParser(
+                schema, CharacterLevelParserConfig(max_consecutive_whitespaces=1)
+            )
+            return self.complete(prompt)
+
+    return Completer(path, max_new_tokens=max_new_tokens)
+
+
+def openai_completer(base_url: str, model: str, *, api_key: str | None, timeout: float) -> JsonCompleter:
+    """An OpenAI-compatible chat endpoint, the schema sent as `response_format` (json_schema)."""
+    from intent_llm.backends import OpenAICompatibleBackend
+
+    class Completer(OpenAICompatibleBackend):
+        schema: dict[str, Any] = {}
+
+        def request_body(self, prompt: str) -> dict[str, Any]:
+            return {
+                "model": self.model,
+                "messages": [
+                    {"role": "system", "content": SYSTEM_PROMPT},
+                    {"role": "user", "content": prompt},
+                ],
+                "temperature": 0,
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "hpo_proposals", "schema": self.schema, "strict": True},
+                },
+            }
+
+        def complete_json(self, prompt: str, schema: dict[str, Any]) -> str:
+            self.schema = schema
+            return self.complete(prompt)
+
+    return Completer(base_url, model, api_key, timeout)

@@ -1,0 +1,32 @@
+# Sourced by ./run and ./test: make sure .venv exists and holds the project as pyproject.toml
+# describes it. Installs only when pyproject.toml changed since the last install (stamp file).
+# torch comes from PyTorch's CPU wheel index when that answers (the PyPI wheel for Linux
+# pulls in several GB of CUDA libraries), otherwise from PyPI.
+
+FLOTILLA_PYTHON="${FLOTILLA_PYTHON:-python3.11}"
+VENV_STAMP=".venv/.flotilla-installed"
+TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
+
+ensure_venv() {
+  if [ ! -x .venv/bin/python ]; then
+    if ! command -v "$FLOTILLA_PYTHON" >/dev/null 2>&1; then
+      echo "Flotilla needs Python 3.11 ($FLOTILLA_PYTHON not found; set FLOTILLA_PYTHON)" >&2
+      return 1
+    fi
+    echo "==> creating .venv with $FLOTILLA_PYTHON"
+    "$FLOTILLA_PYTHON" -m venv .venv
+    .venv/bin/python -m pip install --quiet --upgrade pip
+  fi
+  if [ -f "$VENV_STAMP" ] && [ ! pyproject.toml -nt "$VENV_STAMP" ]; then
+    return 0
+  fi
+  if ! .venv/bin/python -c "import torch" >/dev/null 2>&1 && [ "$(uname -s)" = Linux ] \
+    && curl --silent --fail --max-time 5 --head "$TORCH_CPU_INDEX/" >/dev/null 2>&1; then
+    echo "==> installing CPU-only torch from $TORCH_CPU_INDEX"
+    .venv/bin/python -m pip install --quiet --index-url "$TORCH_CPU_INDEX" \
+      "$(grep -o '"torch==[^"]*"' pyproject.toml | tr -d '"')"
+  fi
+  echo "==> installing Flotilla into .venv (pyproject.toml changed)"
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  touch "$VENV_STAMP"
+}

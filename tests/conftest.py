@@ -1,0 +1,232 @@
+"""Shared fixtures: users, an in-process broker, a real Celery worker process and a
+live ASGI server.
+
+Settings come from `webui.test_settings`: PostgreSQL (pytest-django creates the
+test database) and Redis database 15, both with names and key prefixes of this
+session alone, files under var/test/<session>/. The worker and the server are
+subprocesses pointed at the test database, so tests that use them need committed
+data (`transaction=True`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection
+
+from orchestrator import services, tasks
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+WORKER_START_TIMEOUT_S = 90
+JOB_TIMEOUT_S = 300
+
+
+# --- an in-process stand-in for the broker -----------------------------------------------------
+# Tasks the services send are collected and delivered by the test (once, or twice to
+# play a duplicate delivery).
+
+TASKS: dict[str, Callable[..., Any]] = {
+    services.ROUND_START_TASK: tasks.round_start_task,
+    services.CLIENT_TRAIN_TASK: tasks.client_train_task,
+    services.ROUND_FINISH_TASK: tasks.round_finish_task,
+}
+
+
+class Broker:
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, tuple[Any, ...]]] = []
+        self.delivered: list[tuple[str, tuple[Any, ...]]] = []
+
+    def send(self, name: str, *args: Any) -> None:
+        self.queue.append((name, args))
+
+    def deliver(self, *, times: int = 1, only: str | None = None) -> int:
+        """Run queued tasks (each `times` times) until none is left; returns how many ran."""
+        ran = 0
+        while True:
+            pending = [item for item in self.queue if only is None or item[0] == only]
+            if not pending:
+                return ran
+            item = pending[0]
+            self.queue.remove(item)
+            for _ in range(times):
+                TASKS[item[0]](*item[1])
+                self.delivered.append(item)
+                ran += 1
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
+    fake = Broker()
+    monkeypatch.setattr(services, "_send_task", fake.send)
+    return fake
+
+
+# --- real services -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def clean_services(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
+    """Empty artifact and data directories and no Redis keys of this session, before and after."""
+
+    def clean() -> None:
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=500):
+            client.delete(key)
+        for directory in (settings.FLOTILLA_ARTIFACT_DIR, settings.FLOTILLA_DATA_DIR):
+            shutil.rmtree(directory, ignore_errors=True)
+
+    assert settings.REDIS_KEY_PREFIX, "test settings give each session its own Redis key prefix"
+    clean()
+    for directory in (settings.FLOTILLA_ARTIFACT_DIR, settings.FLOTILLA_DATA_DIR):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+    yield
+    clean()
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment a worker or server needs to share this test session's state."""
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    if database["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{database['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "webui.settings",
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL,
+        "FLOTILLA_ARTIFACT_DIR": str(settings.FLOTILLA_ARTIFACT_DIR),
+        "FLOTILLA_DATA_DIR": str(settings.FLOTILLA_DATA_DIR),
+        "FLOTILLA_MODEL_DIR": str(settings.FLOTILLA_MODEL_DIR),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(clean_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `celery worker` process on the jobs, clients and hpo queues; yields its name."""
+    from webui.celery import app
+
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    name = f"tests-{os.getpid()}@{socket.gethostname()}"
+    command = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "webui",
+        "worker",
+        "-Q",
+        "jobs,clients,hpo",
+        "-c",
+        "2",
+        "--without-mingle",
+        "--without-gossip",
+        "-n",
+        name,
+        "-l",
+        "info",
+    ]
+    with log.open("wb") as stream:
+        process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=stream, stderr=stream)
+    try:
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while not app.control.ping(destination=[name], timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
+        yield name
+    finally:
+        _stop(process)
+        print(f"worker log: {log}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server_url(clean_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The ASGI app (HTTP and WebSockets) served by uvicorn on a free port."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    command = [
+        str(VENV_BIN / "uvicorn"),
+        "webui.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("wb") as stream:
+        process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=stream, stderr=stream)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start:\n{log.read_text()[-3000:]}") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(process)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    def make(username: str = "alice", password: str = "a-long-test-password") -> User:
+        return User.objects.create_user(username=username, password=password)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user: Callable[..., User]) -> User:
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(make_user: Callable[..., User]) -> User:
+    return make_user("mallory")
+
+
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float = JOB_TIMEOUT_S, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., None]:
+    """Poll a condition until it holds (for work a worker process does)."""
+    return wait_for

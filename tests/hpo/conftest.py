@@ -1,0 +1,82 @@
+"""HPO fixtures: an in-process broker that delivers the job tasks and HPO's tasks alike."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from orchestrator import services, tasks
+from orchestrator.hpo import dispatch
+from orchestrator.hpo import services as hpo_services
+from orchestrator.hpo import tasks as hpo_tasks
+
+TASKS: dict[str, Callable[..., Any]] = {
+    services.ROUND_START_TASK: tasks.round_start_task,
+    services.CLIENT_TRAIN_TASK: tasks.client_train_task,
+    services.ROUND_FINISH_TASK: tasks.round_finish_task,
+    dispatch.STUDY_TICK_TASK: hpo_tasks.study_tick_task,
+    dispatch.SUGGESTIONS_TASK: hpo_tasks.suggestions_task,
+}
+
+
+class AllTasks:
+    """Collects every task sent (countdowns ignored) and runs them in order when asked."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[str, tuple[Any, ...]]] = []
+        self.delivered: list[tuple[str, tuple[Any, ...]]] = []
+
+    def send(self, name: str, *args: Any, countdown: float | None = None) -> None:
+        self.queue.append((name, args))
+
+    def deliver(self, *, times: int = 1, until: Callable[[], bool] | None = None, limit: int = 5000) -> int:
+        """Run queued tasks (each `times` times) until none is left or `until()` holds."""
+        ran = 0
+        while self.queue and ran < limit and not (until and until()):
+            name, args = self.queue.pop(0)
+            for _ in range(times):
+                TASKS[name](*args)
+                self.delivered.append((name, args))
+                ran += 1
+        return ran
+
+
+@pytest.fixture
+def all_tasks(clean_services: None, monkeypatch: pytest.MonkeyPatch) -> AllTasks:
+    """(`clean_services` empties the artifact directory: job ids restart in a new test database.)"""
+    broker = AllTasks()
+    monkeypatch.setattr(services, "_send_task", broker.send)
+    monkeypatch.setattr(dispatch, "send_hpo_task", broker.send)
+    return broker
+
+
+@pytest.fixture(autouse=True)
+def close_optuna_connections() -> Iterator[None]:
+    """Optuna's pooled connections would keep the test database from being dropped."""
+    yield
+    hpo_services.storages_close()
+
+
+@pytest.fixture
+def worker_environment(db: None) -> dict[str, str]:
+    """What a worker process needs to share this test session's database, Redis and files."""
+    database = connection.settings_dict
+    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    if database["ENGINE"].endswith("sqlite3"):
+        url = f"sqlite:///{database['NAME']}"
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "webui.settings",
+        "DATABASE_URL": url,
+        "REDIS_URL": settings.REDIS_URL,
+        "FLOTILLA_ARTIFACT_DIR": str(settings.FLOTILLA_ARTIFACT_DIR),
+        "FLOTILLA_DATA_DIR": str(settings.FLOTILLA_DATA_DIR),
+        "FLOTILLA_MODEL_DIR": str(settings.FLOTILLA_MODEL_DIR),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "PYTHONUNBUFFERED": "1",
+    }

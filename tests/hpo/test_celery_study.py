@@ -1,0 +1,129 @@
+"""Studies through real Celery worker processes on real Redis and PostgreSQL: trials run in
+parallel as ordinary jobs, and a study survives its worker being killed mid-study."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from django.contrib.auth.models import User
+
+from orchestrator import services
+from orchestrator.hpo import services as hpo_services
+from orchestrator.models import Job, Round, Study, Trial
+from webui.celery import app
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+REPO = Path(__file__).resolve().parents[2]
+SEARCH: dict[str, Any] = {
+    "dataset": "digits",
+    "model": "mlp",
+    "num_clients": 3,
+    "rounds": 3,
+    "batch_size": 64,
+    "learning_rate": 0.002,
+    "hpo": {"enabled": True, "trials": 3, "fixed": ["rounds", "local_epochs"]},
+}
+STUDY_TIMEOUT_S = 420
+
+
+def start_worker(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A worker in a session of its own, so the test can kill it and its pool children at once."""
+    command = [
+        str(Path(sys.executable).parent / "celery"),
+        *("-A", "webui", "worker", "-Q", "jobs,clients,hpo", "-c", "2"),
+        *("--without-mingle", "--without-gossip", "-n", name, "-l", "info"),
+    ]
+    with log.open("ab") as stream:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=stream, stderr=stream, start_new_session=True
+        )
+    deadline = time.monotonic() + 90
+    while not app.control.ping(destination=[name], timeout=1.0):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
+    return process
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def optuna_states(study: Study) -> list[str]:
+    stored = optuna.load_study(
+        study_name=study.optuna_name, storage=hpo_services._storage(hpo_services.optuna_storage_url())
+    )
+    return [trial.state.name for trial in stored.get_trials(deepcopy=False)]
+
+
+def assert_counted_once(study: Study) -> None:
+    trials = list(study.trials.order_by("number"))
+    assert [t.number for t in trials] == list(range(study.trials_total))
+    assert all(t.status in (Trial.Status.COMPLETE, Trial.Status.PRUNED) for t in trials)
+    states = optuna_states(study)
+    assert "RUNNING" not in states and "WAITING" not in states
+    assert states.count("COMPLETE") + states.count("PRUNED") == study.trials_total
+    for trial in trials:
+        numbers = list(Round.objects.filter(job=trial.job).values_list("number", flat=True))
+        assert sorted(numbers) == list(range(1, len(numbers) + 1))
+
+
+def test_a_study_survives_its_worker_being_killed_mid_study(
+    clean_services: None, worker_environment: dict[str, str], user: User, wait_until, tmp_path: Path
+) -> None:
+    name = f"hpo-restart-{os.getpid()}@{socket.gethostname()}"
+    log = tmp_path / "worker.log"
+    worker = start_worker(name, log, worker_environment)
+    try:
+        parent = services.job_create(owner=user, spec=SEARCH)
+        study = Study.objects.get(job=parent)
+        wait_until(
+            lambda: Round.objects.filter(job__hpo_trial__study=study, status="completed").exists(),
+            what="a trial's first round",
+        )
+        kill(worker)
+        study.refresh_from_db()
+        assert study.status == Study.Status.RUNNING  # killed mid-study
+        worker = start_worker(
+            name, log, worker_environment
+        )  # the same host name: it resumes what it had claimed
+        wait_until(
+            lambda: Job.objects.get(pk=parent.pk).is_finished, timeout=STUDY_TIMEOUT_S, what="the study"
+        )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    parent.refresh_from_db()
+    study.refresh_from_db()
+    assert parent.status == Job.Status.SUCCEEDED, f"{parent.error}\n{log.read_text()[-3000:]}"
+    assert study.status == Study.Status.SUCCEEDED
+    assert_counted_once(study)
+
+
+def test_a_three_trial_study_runs_through_the_celery_worker(
+    celery_worker: str, user: User, wait_until
+) -> None:
+    parent = services.job_create(owner=user, spec=SEARCH)
+    study = Study.objects.get(job=parent)
+    wait_until(lambda: Job.objects.get(pk=parent.pk).is_finished, timeout=STUDY_TIMEOUT_S, what="the study")
+    parent.refresh_from_db()
+    study.refresh_from_db()
+    assert parent.status == Job.Status.SUCCEEDED, parent.error
+    assert_counted_once(study)
+    trials = list(study.trials.select_related("job"))
+    started = sorted(t.job.started_at for t in trials if t.job.started_at)
+    finished = sorted(t.job.finished_at for t in trials if t.job.finished_at)
+    assert started[1] < finished[0]  # two trials ran at the same time
+    final = study.final_job
+    assert final is not None and final.status == Job.Status.SUCCEEDED
+    assert parent.final_accuracy == final.final_accuracy is not None

@@ -1,0 +1,132 @@
+"""The LLM proposer on the intent parser's generative backends: an OpenAI-compatible endpoint
+(a local stand-in server) and a tiny randomly initialised causal LM. Whatever they answer,
+only specs that pass JobSpec validation inside the search space come out."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from intent_llm.loading import ConfigurationError
+from orchestrator.fl.spec import JobSpec
+from orchestrator.hpo import intent_backend
+from orchestrator.hpo.llm import LLMProposer
+from orchestrator.hpo.space import search_space
+
+BASE = JobSpec.model_validate(
+    {"dataset": "digits", "model": "mlp", "rounds": 5, "learning_rate": 0.0005, "hpo": {"fixed": ["rounds"]}}
+)
+
+
+class ChatServer(BaseHTTPRequestHandler):
+    replies: list[str] = []
+    bodies: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        type(self).bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        content = type(self).replies.pop(0)
+        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def chat_url() -> Iterator[str]:
+    ChatServer.replies, ChatServer.bodies = [], []
+    server = HTTPServer(("127.0.0.1", 0), ChatServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    thread.join()
+
+
+def test_an_openai_compatible_endpoint_gets_the_history_and_the_schema(chat_url: str) -> None:
+    good = {"proposals": [{"changes": {"learning_rate": 0.004, "batch_size": 64}, "reason": "slow start"}]}
+    bad = {"proposals": [{"changes": {"num_clients": 50}, "reason": "more clients"}]}
+    ChatServer.replies = [json.dumps(good), json.dumps(bad)]
+    completer = intent_backend.openai_completer(chat_url, "served-model", api_key=None, timeout=10)
+    proposer = LLMProposer(completer, search_space(BASE))
+
+    [proposal] = proposer.propose(BASE, [], 1)
+    assert proposal.diff(BASE) == {"learning_rate": (0.0005, 0.004), "batch_size": (32, 64)}
+    body = ChatServer.bodies[0]
+    assert body["model"] == "served-model" and body["temperature"] == 0
+    schema = body["response_format"]["json_schema"]["schema"]
+    assert (
+        "learning_rate" in schema["properties"]["proposals"]["items"]["properties"]["changes"]["properties"]
+    )
+    assert "Trials" in body["messages"][1]["content"] or "No trials yet" in body["messages"][1]["content"]
+
+    assert proposer.propose(BASE, [], 1) == []
+    assert "num_clients, outside the search space" in proposer.warnings[-1]
+
+
+def test_no_generative_backend_means_no_llm_proposer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INTENT_BACKEND", raising=False)
+    assert intent_backend.configured_completer() is None
+    monkeypatch.setenv("INTENT_BACKEND", "encoder")
+    assert intent_backend.configured_completer() is None
+    monkeypatch.setenv("INTENT_BACKEND", "openai")
+    monkeypatch.delenv("INTENT_OPENAI_BASE_URL", raising=False)
+    intent_backend._completer.cache_clear()
+    with pytest.raises(ConfigurationError, match="INTENT_OPENAI_BASE_URL"):
+        intent_backend.configured_completer()
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tokenizer.train_from_iterator(
+        ['{"proposals": [{"changes": {"batch_size": 64}, "reason": "x"}]}'] * 10, trainer
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+    directory = tmp_path_factory.mktemp("tiny_lm")
+    config = GPT2Config(
+        vocab_size=len(fast),
+        n_positions=4096,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=fast.eos_token_id,
+        eos_token_id=fast.eos_token_id,
+    )
+    torch.manual_seed(0)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    fast.save_pretrained(directory)
+    return directory
+
+
+@pytest.mark.slow
+def test_a_random_causal_lm_yields_only_valid_specs_or_warnings(tiny_lm: Path) -> None:
+    completer = intent_backend.transformers_completer(str(tiny_lm), max_new_tokens=60)
+    proposer = LLMProposer(completer, search_space(BASE))
+    for _ in range(2):
+        proposals = proposer.propose(BASE, [], 1)
+        for proposal in proposals:
+            assert JobSpec.model_validate(proposal.spec.model_dump()) == proposal.spec
+            assert proposal.spec.rounds == BASE.rounds
+        assert proposals or proposer.warnings

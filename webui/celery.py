@@ -1,0 +1,52 @@
+"""The Celery app: `celery -A webui worker -Q jobs,clients,hpo`.
+
+Queues: `jobs` (round control: configure, aggregate), `clients` (local training
+of simulated clients), `hpo` (hyper-parameter search). Configuration comes from
+Django settings (the CELERY_* names).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+from celery.signals import celeryd_init, worker_process_init, worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui.settings")
+
+app = Celery("flotilla")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_routes = {
+    "orchestrator.round_start": {"queue": "jobs"},
+    "orchestrator.round_finish": {"queue": "jobs"},
+    "orchestrator.client_train": {"queue": "clients"},
+}
+app.autodiscover_tasks()
+
+_worker_processes = 1
+
+
+@celeryd_init.connect
+def remember_pool_size(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """Note how many pool processes share this host's cores (inherited by forked children)."""
+    global _worker_processes
+    _worker_processes = max(1, int(getattr(instance, "concurrency", 1) or 1))
+
+
+@worker_process_init.connect
+def limit_torch_threads(**kwargs: Any) -> None:
+    """Split the cores between pool processes so two trainings on two cores do not thrash."""
+    import torch
+    from django.conf import settings
+
+    threads = settings.FLOTILLA_TORCH_THREADS or max(1, (os.cpu_count() or 1) // _worker_processes)
+    torch.set_num_threads(threads)
+
+
+@worker_ready.connect
+def resume_interrupted_jobs(sender: Any = None, **kwargs: Any) -> None:
+    """Re-deliver the work this worker left mid-round when it stopped (duplicates are no-ops)."""
+    from orchestrator.services import jobs_resume
+
+    jobs_resume(worker=getattr(sender, "hostname", None))
