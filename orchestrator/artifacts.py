@@ -1,12 +1,13 @@
 """Artifact storage: the tensors a job produces, as safetensors files.
 
-Everything lives under `FLOTILLA_ARTIFACT_DIR` (a path every worker host shares):
+Everything lives under `FLOTILLA_ARTIFACT_DIR` (a path every worker host shares), in
+a directory per job named by `Job.storage_key` (id and creation time):
 
-    jobs/<job>/weights/round-0003.safetensors          global weights after round 3 (0 = initial)
-    jobs/<job>/server/round-0003.safetensors           strategy state after round 3 (tensors + JSON meta)
-    jobs/<job>/rounds/round-0004/configured.safetensors  state the round was configured with
-    jobs/<job>/rounds/round-0004/uplink-0007.safetensors client 7's uplink payload in round 4
-    jobs/<job>/clients/0007/round-0004.safetensors     client 7's private state after round 4
+    jobs/<key>/weights/round-0003.safetensors          global weights after round 3 (0 = initial)
+    jobs/<key>/server/round-0003.safetensors           strategy state after round 3 (tensors + JSON meta)
+    jobs/<key>/rounds/round-0004/configured.safetensors  state the round was configured with
+    jobs/<key>/rounds/round-0004/uplink-0007.safetensors client 7's uplink payload in round 4
+    jobs/<key>/clients/0007/round-0004.safetensors     client 7's private state after round 4
 
 Files are written to a temporary name and renamed, so a reader never sees half a
 file and a duplicate task rewriting the same (deterministic) content is harmless.
@@ -29,16 +30,16 @@ from .fl.wire import decode_message, encode_message
 _CLIENT_STATE_FILE = re.compile(r"round-(\d+)\.safetensors")
 
 
-def job_dir(job_id: int) -> Path:
-    return Path(settings.FLOTILLA_ARTIFACT_DIR) / "jobs" / str(job_id)
+def job_dir(job_key: str) -> Path:
+    return Path(settings.FLOTILLA_ARTIFACT_DIR) / "jobs" / job_key
 
 
-def round_dir(job_id: int, server_round: int) -> Path:
-    return job_dir(job_id) / "rounds" / f"round-{server_round:04d}"
+def round_dir(job_key: str, server_round: int) -> Path:
+    return job_dir(job_key) / "rounds" / f"round-{server_round:04d}"
 
 
-def weights_path(job_id: int, server_round: int) -> Path:
-    return job_dir(job_id) / "weights" / f"round-{server_round:04d}.safetensors"
+def weights_path(job_key: str, server_round: int) -> Path:
+    return job_dir(job_key) / "weights" / f"round-{server_round:04d}.safetensors"
 
 
 def _write_atomic(path: Path, payload: bytes) -> None:
@@ -60,12 +61,12 @@ def _read_tensors(path: Path) -> tuple[Weights, dict[str, Any]]:
 # --- global weights --------------------------------------------------------------------
 
 
-def weights_save(job_id: int, server_round: int, weights: Weights, meta: dict[str, Any]) -> None:
-    _write_atomic(weights_path(job_id, server_round), encode_message(weights, meta))
+def weights_save(job_key: str, server_round: int, weights: Weights, meta: dict[str, Any]) -> None:
+    _write_atomic(weights_path(job_key, server_round), encode_message(weights, meta))
 
 
-def weights_load(job_id: int, server_round: int) -> Weights:
-    return _read_tensors(weights_path(job_id, server_round))[0]
+def weights_load(job_key: str, server_round: int) -> Weights:
+    return _read_tensors(weights_path(job_key, server_round))[0]
 
 
 # --- strategy (server) state -------------------------------------------------------------
@@ -80,45 +81,45 @@ def _state_from(path: Path) -> ServerState:
     return ServerState(tensors=tensors, meta=meta)
 
 
-def server_state_save(job_id: int, server_round: int, state: ServerState) -> None:
-    _write_atomic(job_dir(job_id) / "server" / f"round-{server_round:04d}.safetensors", _state_bytes(state))
+def server_state_save(job_key: str, server_round: int, state: ServerState) -> None:
+    _write_atomic(job_dir(job_key) / "server" / f"round-{server_round:04d}.safetensors", _state_bytes(state))
 
 
-def server_state_load(job_id: int, server_round: int) -> ServerState:
-    return _state_from(job_dir(job_id) / "server" / f"round-{server_round:04d}.safetensors")
+def server_state_load(job_key: str, server_round: int) -> ServerState:
+    return _state_from(job_dir(job_key) / "server" / f"round-{server_round:04d}.safetensors")
 
 
-def configured_state_save(job_id: int, server_round: int, state: ServerState) -> None:
-    _write_atomic(round_dir(job_id, server_round) / "configured.safetensors", _state_bytes(state))
+def configured_state_save(job_key: str, server_round: int, state: ServerState) -> None:
+    _write_atomic(round_dir(job_key, server_round) / "configured.safetensors", _state_bytes(state))
 
 
-def configured_state_load(job_id: int, server_round: int) -> ServerState:
-    return _state_from(round_dir(job_id, server_round) / "configured.safetensors")
+def configured_state_load(job_key: str, server_round: int) -> ServerState:
+    return _state_from(round_dir(job_key, server_round) / "configured.safetensors")
 
 
 # --- client payloads and private state ------------------------------------------------------
 
 
-def uplink_path(job_id: int, server_round: int, client_id: int) -> Path:
-    return round_dir(job_id, server_round) / f"uplink-{client_id:04d}.safetensors"
+def uplink_path(job_key: str, server_round: int, client_id: int) -> Path:
+    return round_dir(job_key, server_round) / f"uplink-{client_id:04d}.safetensors"
 
 
-def uplink_save(job_id: int, server_round: int, client_id: int, payload: bytes) -> None:
-    _write_atomic(uplink_path(job_id, server_round, client_id), payload)
+def uplink_save(job_key: str, server_round: int, client_id: int, payload: bytes) -> None:
+    _write_atomic(uplink_path(job_key, server_round, client_id), payload)
 
 
-def uplink_load(job_id: int, server_round: int, client_id: int) -> bytes:
-    return uplink_path(job_id, server_round, client_id).read_bytes()
+def uplink_load(job_key: str, server_round: int, client_id: int) -> bytes:
+    return uplink_path(job_key, server_round, client_id).read_bytes()
 
 
-def client_state_save(job_id: int, client_id: int, server_round: int, state: Weights) -> None:
-    path = job_dir(job_id) / "clients" / f"{client_id:04d}" / f"round-{server_round:04d}.safetensors"
+def client_state_save(job_key: str, client_id: int, server_round: int, state: Weights) -> None:
+    path = job_dir(job_key) / "clients" / f"{client_id:04d}" / f"round-{server_round:04d}.safetensors"
     _write_atomic(path, encode_message(state))
 
 
-def client_state_load(job_id: int, client_id: int, before_round: int) -> Weights | None:
+def client_state_load(job_key: str, client_id: int, before_round: int) -> Weights | None:
     """The client's private state from its latest round before `before_round`, if it trained."""
-    directory = job_dir(job_id) / "clients" / f"{client_id:04d}"
+    directory = job_dir(job_key) / "clients" / f"{client_id:04d}"
     if not directory.is_dir():
         return None
     rounds = [
@@ -134,11 +135,11 @@ def client_state_load(job_id: int, client_id: int, before_round: int) -> Weights
 # --- cleanup --------------------------------------------------------------------------------
 
 
-def round_scratch_delete(job_id: int, completed_round: int) -> None:
+def round_scratch_delete(job_key: str, completed_round: int) -> None:
     """After a round completed: drop its uplinks and configured state (the results are in the
     database) and every client state a later one supersedes (later rounds read the latest)."""
-    shutil.rmtree(round_dir(job_id, completed_round), ignore_errors=True)
-    clients = job_dir(job_id) / "clients"
+    shutil.rmtree(round_dir(job_key, completed_round), ignore_errors=True)
+    clients = job_dir(job_key) / "clients"
     if not clients.is_dir():
         return
     for directory in clients.iterdir():
@@ -151,5 +152,5 @@ def round_scratch_delete(job_id: int, completed_round: int) -> None:
             (directory / f"round-{superseded:04d}.safetensors").unlink(missing_ok=True)
 
 
-def job_artifacts_delete(job_id: int) -> None:
-    shutil.rmtree(job_dir(job_id), ignore_errors=True)
+def job_artifacts_delete(job_key: str) -> None:
+    shutil.rmtree(job_dir(job_key), ignore_errors=True)

@@ -59,6 +59,12 @@ class Job(models.Model):
         return f"{spec.get('dataset')} · {spec.get('model')} · {spec.get('algorithm')}"
 
     @property
+    def storage_key(self) -> str:
+        """This job's directory name in artifact storage. The creation time makes it unique even
+        when job ids repeat (a database reset while the artifact directory stays)."""
+        return f"{self.pk}-{self.created_at:%Y%m%dT%H%M%S%f}"
+
+    @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
 

@@ -151,9 +151,9 @@ def job_delete(*, job: Job) -> None:
     """Delete a finished job with its rounds, metrics and artifacts."""
     if job.is_active:
         raise JobBusy(f"job {job.pk} is {job.status}: cancel it and wait for it to stop first")
-    job_id = job.pk
+    storage_key = job.storage_key
     job.delete()
-    artifacts.job_artifacts_delete(job_id)
+    artifacts.job_artifacts_delete(storage_key)
 
 
 def _job_finish(job_id: int, status: str, *, error: str = "") -> bool:
@@ -229,15 +229,16 @@ def round_start(*, job_id: int, round_number: int) -> None:
         return
     spec = JobSpec.model_validate(job.spec)
     try:
-        if round_number == 1 and not artifacts.weights_path(job_id, 0).exists():
+        key = job.storage_key
+        if round_number == 1 and not artifacts.weights_path(key, 0).exists():
             weights, state = engine.job_initialize(spec)
-            artifacts.weights_save(job_id, 0, weights, {"job": job_id, "round": 0})
-            artifacts.server_state_save(job_id, 0, state)
-        state = artifacts.server_state_load(job_id, round_number - 1)
+            artifacts.weights_save(key, 0, weights, {"job": job_id, "round": 0})
+            artifacts.server_state_save(key, 0, state)
+        state = artifacts.server_state_load(key, round_number - 1)
         instructions = engine.round_configure(spec, round_number, state)
         if not instructions:
             raise ValueError(f"the '{spec.selection}' selection chose no client for round {round_number}")
-        artifacts.configured_state_save(job_id, round_number, state)
+        artifacts.configured_state_save(key, round_number, state)
     except Exception as exc:
         logger.exception("job %s round %s could not start", job_id, round_number)
         _round_fail(round_.pk, job_id, from_status=Round.Status.PENDING, error=describe_error(exc))
@@ -277,13 +278,14 @@ def client_train(*, update_id: int, worker: str = "") -> None:
     spec = JobSpec.model_validate(job.spec)
     outcome: dict[str, Any]
     try:
-        weights = artifacts.weights_load(job.pk, round_.number - 1)
-        state = artifacts.configured_state_load(job.pk, round_.number)
+        key = job.storage_key
+        weights = artifacts.weights_load(key, round_.number - 1)
+        state = artifacts.configured_state_load(key, round_.number)
         payload = engine.downlink_message(spec, weights, state, FitIns(update.client_id, update.config))
-        client_state = artifacts.client_state_load(job.pk, update.client_id, round_.number)
+        client_state = artifacts.client_state_load(key, update.client_id, round_.number)
         uplink, new_client_state, report = engine.client_fit(spec, payload, client_state=client_state)
-        artifacts.uplink_save(job.pk, round_.number, update.client_id, uplink)
-        artifacts.client_state_save(job.pk, update.client_id, round_.number, new_client_state)
+        artifacts.uplink_save(key, round_.number, update.client_id, uplink)
+        artifacts.client_state_save(key, update.client_id, round_.number, new_client_state)
         outcome = {
             "status": ClientUpdate.Status.DONE,
             "num_examples": report.num_examples,
@@ -350,9 +352,10 @@ def round_finish(*, round_id: int) -> None:
 
     spec = JobSpec.model_validate(job.spec)
     try:
-        weights = artifacts.weights_load(job.pk, number - 1)
-        state = artifacts.configured_state_load(job.pk, number)
-        uplinks = [artifacts.uplink_load(job.pk, number, u.client_id) for u in done]
+        key = job.storage_key
+        weights = artifacts.weights_load(key, number - 1)
+        state = artifacts.configured_state_load(key, number)
+        uplinks = [artifacts.uplink_load(key, number, u.client_id) for u in done]
         new_weights, new_state, aggregate_metrics = engine.round_aggregate(
             spec, number, weights, state, uplinks
         )
@@ -369,10 +372,8 @@ def round_finish(*, round_id: int) -> None:
             loss=loss,
             wall_s=(timezone.now() - round_.started_at).total_seconds(),
         )
-        artifacts.weights_save(
-            job.pk, number, new_weights, {"job": job.pk, "round": number, "spec": job.spec}
-        )
-        artifacts.server_state_save(job.pk, number, new_state)
+        artifacts.weights_save(key, number, new_weights, {"job": job.pk, "round": number, "spec": job.spec})
+        artifacts.server_state_save(key, number, new_state)
     except Exception as exc:
         logger.exception("job %s round %s could not be aggregated", job.pk, number)
         _round_fail(round_.pk, job.pk, from_status=Round.Status.AGGREGATING, error=describe_error(exc))
@@ -441,7 +442,7 @@ def _round_record(round_: Round, summary: Any) -> None:
         elif job.status == Job.Status.RUNNING:
             Round.objects.create(job_id=job_id, number=number + 1)
             transaction.on_commit(lambda: _send_task(ROUND_START_TASK, job_id, number + 1))
-        transaction.on_commit(lambda: artifacts.round_scratch_delete(job_id, number))
+        transaction.on_commit(lambda: artifacts.round_scratch_delete(job.storage_key, number))
 
 
 # --- recovery ---------------------------------------------------------------------------------

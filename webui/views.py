@@ -137,7 +137,7 @@ def job_delete(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_GET
 def job_weights(request: HttpRequest, job_id: int) -> FileResponse:
     job = _own_job(request, job_id)
-    path = artifacts.weights_path(job.pk, job.current_round)
+    path = artifacts.weights_path(job.storage_key, job.current_round)
     if job.current_round == 0 or not path.exists():
         raise Http404("this job has no trained weights yet")
     filename = f"flotilla-job-{job.pk}-round-{job.current_round}.safetensors"

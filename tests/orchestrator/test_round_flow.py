@@ -74,10 +74,10 @@ def test_duplicated_tasks_run_a_job_once_with_the_engines_numbers(broker, user: 
     assert [r.bytes_up for r in rounds] == [s.bytes_up for s in reference]
     assert [r.bytes_down for r in rounds] == [s.bytes_down for s in reference]
 
-    final = artifacts.weights_load(job.pk, 3)
+    final = artifacts.weights_load(job.storage_key, 3)
     accuracy, _ = engine.evaluate_weights(JobSpec.model_validate(job.spec), final)
     assert accuracy == pytest.approx(job.final_accuracy)
-    assert not artifacts.round_dir(job.pk, 3).exists()  # uplinks of finished rounds are dropped
+    assert not artifacts.round_dir(job.storage_key, 3).exists()  # uplinks of finished rounds are dropped
 
 
 def test_redelivering_any_task_after_the_job_ended_changes_nothing(broker, user: User) -> None:

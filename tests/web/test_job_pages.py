@@ -96,7 +96,7 @@ def test_downloads_of_a_finished_job(client_for, finished_job: Job) -> None:
     weights = client.get(f"/jobs/{finished_job.pk}/weights.safetensors")
     assert weights.status_code == 200
     tensors = load_safetensors(b"".join(weights.streaming_content))
-    assert set(tensors) == set(artifacts.weights_load(finished_job.pk, 2))
+    assert set(tensors) == set(artifacts.weights_load(finished_job.storage_key, 2))
 
     rows = list(
         csv.DictReader(io.StringIO(client.get(f"/jobs/{finished_job.pk}/metrics.csv").content.decode()))
@@ -134,7 +134,7 @@ def test_deleting_a_finished_job_removes_its_artifacts(client_for, finished_job:
     response = client_for(finished_job.owner).post(f"/jobs/{finished_job.pk}/delete/")
     assert response.status_code == 302
     assert not Job.objects.filter(pk=finished_job.pk).exists()
-    assert not artifacts.job_dir(finished_job.pk).exists()
+    assert not artifacts.job_dir(finished_job.storage_key).exists()
 
 
 @pytest.mark.django_db

@@ -1,0 +1,165 @@
+"""Command line: parse prompts, train the model, evaluate it, measure its speed.
+
+python -m intent_llm parse "PROMPT"          one JSON object; exit 2 if refused
+python -m intent_llm parse --jsonl FILE      one JSON object per line, exit 0
+python -m intent_llm train [--seed 0]        reproduce intent_llm/model/ and print scores
+python -m intent_llm eval                    per-field accuracy, exact match, refusals
+python -m intent_llm bench                   load time, latency, peak memory
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_REFUSED = 2
+
+
+def _print(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _prompt_of(line: str, number: int) -> tuple[str | None, str | None]:
+    """(prompt, None) or (None, why the line is not a prompt)."""
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None, f'line {number} is not JSON: give a JSON string or an object with a "prompt" key'
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, dict) and isinstance(value.get("prompt"), str):
+        return value["prompt"], None
+    return None, f'line {number} is neither a JSON string nor an object with a "prompt" string'
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .loading import load_configured_parser
+
+    if args.jsonl is None and args.prompt is None:
+        print("give a PROMPT or --jsonl FILE", file=sys.stderr)
+        return EXIT_REFUSED
+    if args.jsonl is not None:
+        try:
+            source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            print(f"cannot read {args.jsonl}: {exc.strerror}", file=sys.stderr)
+            return EXIT_REFUSED
+        parser = load_configured_parser()
+        with source:
+            for number, line in enumerate(source, start=1):
+                if not line.strip():
+                    continue
+                prompt, problem = _prompt_of(line, number)
+                _print({"error": problem} if prompt is None else parser.parse(prompt).to_json())
+        return 0
+    parser = load_configured_parser()
+    answer = parser.parse(args.prompt).to_json()
+    _print(answer)
+    return EXIT_REFUSED if "error" in answer else 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import MODEL_DIR, TrainConfig, train
+
+    config = TrainConfig(seed=args.seed, threads=args.threads)
+    if args.examples:
+        config.train_examples = args.examples
+    if args.epochs:
+        config.epochs = args.epochs
+    scores = train(config, Path(args.out) if args.out else MODEL_DIR)
+    for report in scores.values():
+        _print_report(report)
+    return 0
+
+
+def _print_report(summary: dict[str, Any]) -> None:
+    print(
+        f"{summary['set']}: per-field accuracy {summary['field_accuracy']:.4f}, exact match "
+        f"{summary['exact_match']:.4f} on {summary['job_prompts']} job prompts; non-job prompts refused "
+        f"{summary['non_job_refused']:.4f} of {summary['non_job_prompts']}; job prompts refused "
+        f"{summary['job_prompts_refused']}"
+    )
+    for name, accuracy in summary["per_field"].items():
+        print(f"    {name:<30} {accuracy:.4f}")
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .dataset import to_cases
+    from .evaluate import BLIND, evaluate, load_cases
+    from .generator import generate
+    from .loading import MODEL_DIR, load_parser
+
+    directory = Path(args.model) if args.model else MODEL_DIR
+    parser = load_parser(directory)
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    seed = config["training"]["seed"] if args.seed is None else args.seed
+    sets = [
+        ("heldout", to_cases(generate(args.heldout, seed, "heldout"))),
+        ("handwritten", load_cases()),
+        ("handwritten_blind", load_cases(BLIND)),
+    ]
+    if args.cases:
+        sets.append((Path(args.cases).stem, load_cases(Path(args.cases))))
+    for name, cases in sets:
+        report = evaluate(name, cases, parser.parse_json)
+        _print_report(report.summary())
+        if args.failures:
+            for failure in report.failures:
+                print("    FAIL " + json.dumps(failure, ensure_ascii=False))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmark
+
+    run_benchmark(args.prompts)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m intent_llm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    parse = commands.add_parser("parse", help="turn a prompt (or a JSONL file of prompts) into job specs")
+    parse.add_argument("prompt", nargs="?", help="the prompt")
+    parse.add_argument(
+        "--jsonl",
+        metavar="FILE",
+        help='one prompt per line: a JSON string or {"prompt": ...}; "-" reads stdin',
+    )
+    parse.set_defaults(handler=cmd_parse)
+
+    train = commands.add_parser("train", help="generate the data set and fine-tune the model")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--examples", type=int, help="training examples to generate")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--threads", type=int, default=1, help="torch threads (part of what reproduces a run)")
+    train.add_argument("--out", help="model directory (default: intent_llm/model)")
+    train.set_defaults(handler=cmd_train)
+
+    evaluate = commands.add_parser(
+        "eval", help="accuracy on the held-out family and the hand-written prompts"
+    )
+    evaluate.add_argument("--model", help="model directory (default: intent_llm/model)")
+    evaluate.add_argument("--heldout", type=int, default=1000, help="held-out examples to generate")
+    evaluate.add_argument("--seed", type=int, help="seed of the held-out set (default: the training seed)")
+    evaluate.add_argument("--cases", help="another JSONL file of {prompt, expect} / {prompt, error} cases")
+    evaluate.add_argument("--failures", action="store_true", help="print every wrong answer")
+    evaluate.set_defaults(handler=cmd_eval)
+
+    bench = commands.add_parser("bench", help="load time, parse latency and peak memory")
+    bench.add_argument("--prompts", type=int, default=100)
+    bench.set_defaults(handler=cmd_bench)
+
+    args = parser.parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

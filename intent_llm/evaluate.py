@@ -1,0 +1,129 @@
+"""Accuracy of a parser on a set of prompts with the fields they must produce.
+
+Per-field accuracy counts, over every field a prompt sets, how often the parsed spec
+has exactly that value; exact match counts prompts whose every set field is right.
+A refused job prompt gets every field wrong. Non-job prompts must be refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.fl.spec import flatten
+
+HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
+# Written before the first model was evaluated and never used to tune it: an honest estimate.
+BLIND = Path(__file__).parent / "data" / "handwritten_blind.jsonl"
+
+
+@dataclass
+class Case:
+    prompt: str
+    expect: dict[str, Any] | None  # None: the prompt must be refused
+
+
+def load_cases(path: Path = HANDWRITTEN) -> list[Case]:
+    cases = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            cases.append(Case(row["prompt"], None if row.get("error") else row["expect"]))
+    return cases
+
+
+def same_value(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, list) and isinstance(actual, list):
+        return sorted(map(str, expected)) == sorted(map(str, actual))
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        return math.isclose(float(expected), float(actual), rel_tol=1e-6, abs_tol=1e-12)
+    return expected == actual
+
+
+@dataclass
+class Report:
+    name: str
+    jobs: int = 0
+    exact: int = 0
+    refusals_expected: int = 0
+    refused_correctly: int = 0
+    jobs_refused: int = 0
+    field_total: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    field_right: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    mentioned_extra: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def field_accuracy(self) -> float:
+        total = sum(self.field_total.values())
+        return sum(self.field_right.values()) / total if total else 1.0
+
+    @property
+    def exact_match(self) -> float:
+        return self.exact / self.jobs if self.jobs else 1.0
+
+    @property
+    def refusal_rate(self) -> float:
+        return self.refused_correctly / self.refusals_expected if self.refusals_expected else 1.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "set": self.name,
+            "job_prompts": self.jobs,
+            "field_accuracy": round(self.field_accuracy, 4),
+            "exact_match": round(self.exact_match, 4),
+            "non_job_prompts": self.refusals_expected,
+            "non_job_refused": round(self.refusal_rate, 4),
+            "job_prompts_refused": self.jobs_refused,
+            "per_field": {
+                name: round(self.field_right[name] / total, 4)
+                for name, total in sorted(self.field_total.items())
+            },
+        }
+
+
+def evaluate(name: str, cases: Iterable[Case], parse: Callable[[str], dict[str, Any]]) -> Report:
+    report = Report(name)
+    for case in cases:
+        answer = parse(case.prompt)
+        if case.expect is None:
+            report.refusals_expected += 1
+            if "error" in answer:
+                report.refused_correctly += 1
+            else:
+                report.failures.append(
+                    {"prompt": case.prompt, "wanted": "refusal", "got": answer.get("mentioned")}
+                )
+            continue
+        report.jobs += 1
+        if "error" in answer:
+            report.jobs_refused += 1
+        flat = (
+            {}
+            if "error" in answer
+            else flatten({k: v for k, v in answer.items() if k not in ("mentioned", "warnings")})
+        )
+        wrong = {}
+        for name_, expected in case.expect.items():
+            report.field_total[name_] += 1
+            actual = flat.get(name_, "<refused>" if "error" in answer else None)
+            if same_value(expected, actual):
+                report.field_right[name_] += 1
+            else:
+                wrong[name_] = {"want": expected, "got": actual}
+        if not wrong:
+            report.exact += 1
+        else:
+            report.failures.append(
+                {"prompt": case.prompt, "wrong": wrong, "warnings": answer.get("warnings")}
+            )
+        if "mentioned" in answer:
+            report.mentioned_extra += len(set(answer["mentioned"]) - set(case.expect))
+    return report

@@ -1,0 +1,240 @@
+"""The fine-tuned encoder: all-MiniLM-L6-v2 adapted with LoRA, with decoding heads.
+
+One forward pass reads the whole prompt. Sentence heads (from the mean-pooled token
+states) say which value each enum field takes, whether the prompt is a job at all and
+which fields a search must keep fixed. The span head classifies every number the
+scanner found: its representation is the mean state of the number's own tokens and
+of a few tokens either side, plus the shape of the written number (percent, fraction,
+decimal, magnitude), and it answers which field the number sets.
+
+For inference the LoRA update is merged into the encoder's weights, so parsing costs
+one plain MiniLM forward pass.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tokenizers import Tokenizer
+from torch import nn
+
+from .featurize import Prepared, encoder_dir
+from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
+from .numbers import NUMBER_FEATURES
+
+MAX_TOKENS = 192
+LEFT_CONTEXT = 4
+RIGHT_CONTEXT = 3
+HEADS = {"intent": len(INTENT_LABELS), **{name: len(labels) for name, labels in ENUM_HEADS.items()}}
+LORA_TARGETS = ["query", "key", "value", "dense"]
+
+
+def _key(head: str) -> str:
+    return head.replace(".", "__")
+
+
+def load_tokenizer() -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(encoder_dir() / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    return tokenizer
+
+
+def load_encoder() -> nn.Module:
+    """The pretrained MiniLM encoder from the installed package, offline."""
+    from transformers import BertModel
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+    return BertModel.from_pretrained(str(encoder_dir()), local_files_only=True)
+
+
+@dataclass
+class Encoded:
+    """A prompt as token ids, and for each number span its own/left/right token indices."""
+
+    ids: list[int]
+    windows: list[tuple[list[int], list[int], list[int]]]
+    number_features: list[list[float]]
+
+
+def encode(tokenizer: Tokenizer, prepared: Prepared) -> Encoded:
+    encoding = tokenizer.encode(prepared.text)
+    offsets = encoding.offsets
+    special = set(i for i, mask in enumerate(encoding.special_tokens_mask) if mask)
+    windows = []
+    for span in prepared.spans:
+        own = [
+            i
+            for i, (start, end) in enumerate(offsets)
+            if i not in special and start < span.end and end > span.start
+        ]
+        if own:
+            left = [i for i in range(max(1, own[0] - LEFT_CONTEXT), own[0]) if i not in special]
+            right = [
+                i
+                for i in range(own[-1] + 1, min(len(offsets), own[-1] + 1 + RIGHT_CONTEXT))
+                if i not in special
+            ]
+        else:
+            left, right = [], []
+        windows.append((own, left, right))
+    return Encoded(encoding.ids, windows, [span.features() for span in prepared.spans])
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    # Each number span has three windows (own tokens, left, right); window w of span s is
+    # row 3s+w. `window_tokens` index the flattened (prompt, token) states, `window_rows`
+    # says which window each of them belongs to and `window_weights` averages them.
+    window_tokens: torch.Tensor
+    window_rows: torch.Tensor
+    window_weights: torch.Tensor
+    span_features: torch.Tensor
+
+    @property
+    def span_count(self) -> int:
+        return int(self.span_features.shape[0])
+
+
+def collate(encoded: list[Encoded], pad_to: int = 1) -> Batch:
+    """A batch; `pad_to` rounds its length up (few distinct shapes keep training memory flat)."""
+    length = max(len(item.ids) for item in encoded)
+    length = -(-length // pad_to) * pad_to
+    ids = torch.zeros((len(encoded), length), dtype=torch.long)
+    mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    tokens: list[int] = []
+    rows: list[int] = []
+    weights: list[float] = []
+    features: list[list[float]] = []
+    for row, item in enumerate(encoded):
+        ids[row, : len(item.ids)] = torch.tensor(item.ids)
+        mask[row, : len(item.ids)] = 1
+        for window, numbers in zip(item.windows, item.number_features, strict=True):
+            span = len(features)
+            for part, indices in enumerate(window):
+                if not indices:
+                    continue  # a number truncated away, or at the very start: that window stays zero
+                tokens += [row * length + index for index in indices]
+                rows += [3 * span + part] * len(indices)
+                weights += [1.0 / len(indices)] * len(indices)
+            features.append(numbers)
+    return Batch(
+        ids,
+        mask,
+        torch.tensor(tokens, dtype=torch.long),
+        torch.tensor(rows, dtype=torch.long),
+        torch.tensor(weights, dtype=torch.float32),
+        torch.tensor(features, dtype=torch.float32) if features else torch.zeros((0, NUMBER_FEATURES)),
+    )
+
+
+class IntentNet(nn.Module):
+    def __init__(self, encoder: nn.Module, hidden: int = 384, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU())
+        self.heads = nn.ModuleDict({_key(name): nn.Linear(hidden, size) for name, size in HEADS.items()})
+        self.fixed = nn.Linear(hidden, len(FIXABLE_FIELDS))
+        self.span_head = nn.Sequential(
+            nn.Linear(3 * hidden + NUMBER_FEATURES, 256),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(256, len(SPAN_LABELS)),
+        )
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        states = self.encoder(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask
+        ).last_hidden_state
+        mask = batch.attention_mask.unsqueeze(-1).to(states.dtype)
+        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        trunk = self.trunk(self.dropout(pooled))
+        out = {name: self.heads[_key(name)](trunk) for name in HEADS}
+        out["fixed"] = self.fixed(trunk)
+        if batch.span_count:
+            flat = states.flatten(0, 1)[batch.window_tokens] * batch.window_weights.unsqueeze(-1).to(
+                states.dtype
+            )
+            windows = states.new_zeros((3 * batch.span_count, states.shape[-1])).index_add_(
+                0, batch.window_rows, flat
+            )
+            span_input = torch.cat([windows.view(batch.span_count, -1), batch.span_features], dim=-1)
+            out["spans"] = self.span_head(self.dropout(span_input))
+        else:
+            out["spans"] = states.new_zeros((0, len(SPAN_LABELS)))
+        return out
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        """Everything but the encoder: the trained heads."""
+        return {name: value for name, value in self.state_dict().items() if not name.startswith("encoder.")}
+
+
+def lora_config(rank: int, alpha: int, dropout: float = 0.05) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS)
+
+
+def save_artifacts(
+    directory: Path, net: IntentNet, adapter: dict[str, torch.Tensor], config: dict[str, Any]
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in adapter.items()}, str(directory / "adapter.safetensors")
+    )
+    save_file(
+        {k: v.detach().contiguous().cpu() for k, v in net.head_state().items()},
+        str(directory / "heads.safetensors"),
+    )
+    (directory / "config.json").write_text(
+        json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+class NeuralPredictor:
+    """The merged encoder and heads, ready to read prompts (batch of one, no gradients)."""
+
+    def __init__(self, net: IntentNet, tokenizer: Tokenizer) -> None:
+        self.net = net.eval()
+        self.tokenizer = tokenizer
+
+    @classmethod
+    def load(cls, directory: Path) -> NeuralPredictor:
+        from peft import get_peft_model, set_peft_model_state_dict
+
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        encoder = load_encoder()
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
+            warnings.simplefilter("ignore", FutureWarning)
+            peft_model = get_peft_model(
+                encoder, lora_config(config["lora"]["rank"], config["lora"]["alpha"], 0.0)
+            )
+        set_peft_model_state_dict(peft_model, load_file(str(directory / "adapter.safetensors")))
+        merged = peft_model.merge_and_unload()
+        net = IntentNet(merged)
+        missing, unexpected = net.load_state_dict(
+            load_file(str(directory / "heads.safetensors")), strict=False
+        )
+        if unexpected or any(not name.startswith("encoder.") for name in missing):
+            raise RuntimeError(f"heads do not match the model: missing {missing}, unexpected {unexpected}")
+        return cls(net, load_tokenizer())
+
+    @torch.inference_mode()
+    def predict(self, prepared: Prepared) -> dict[str, np.ndarray]:
+        out = self.net(collate([encode(self.tokenizer, prepared)]))
+        result = {name: torch.softmax(out[name][0], -1).numpy() for name in HEADS}
+        result["fixed"] = torch.sigmoid(out["fixed"][0]).numpy()
+        result["spans"] = torch.softmax(out["spans"], -1).numpy()
+        return result

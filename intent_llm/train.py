@@ -1,0 +1,213 @@
+"""`python -m intent_llm train`: generate the data, fine-tune, save, evaluate.
+
+Everything follows from the seed: the generated examples, the LoRA and head
+initialisation, dropout and batch order. With the same seed, package versions and
+thread count the run reproduces the shipped model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dataset import Sample, to_cases, to_samples
+from .evaluate import BLIND, evaluate, load_cases
+from .featurize import build_corrector, domain_vocabulary
+from .fields import ENUM_HEADS
+from .generator import generate
+from .model import (
+    HEADS,
+    Encoded,
+    IntentNet,
+    collate,
+    encode,
+    load_encoder,
+    load_tokenizer,
+    lora_config,
+    save_artifacts,
+)
+from .ngram import NgramModel
+
+MODEL_DIR = Path(__file__).parent / "model"
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    train_examples: int = 16000
+    ngram_examples: int = 10000
+    heldout_examples: int = 1000
+    epochs: int = 3
+    batch_size: int = 32
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lr_lora: float = 1e-3
+    lr_heads: float = 2e-3
+    warmup: float = 0.05
+    label_smoothing: float = 0.05
+    neural_weight: float = 0.7  # the ensemble: neural probabilities x this + n-gram x (1 - this)
+    # One thread: on a shared machine two OpenMP threads spin against other processes
+    # and train several times slower. The thread count is part of what reproduces a run.
+    threads: int = 1
+    max_steps: int = 0  # > 0 stops early (for quick experiments)
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _batches(encoded: list[Encoded], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length (less padding), in shuffled order."""
+    order = list(range(len(encoded)))
+    rng.shuffle(order)
+    batches = []
+    chunk = batch_size * 50
+    for start in range(0, len(order), chunk):
+        block = sorted(order[start : start + chunk], key=lambda index: len(encoded[index].ids))
+        batches += [block[i : i + batch_size] for i in range(0, len(block), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _targets(samples: list[Sample]) -> dict[str, torch.Tensor]:
+    targets = {"intent": torch.tensor([s.intent for s in samples])}
+    for head in ENUM_HEADS:
+        targets[head] = torch.tensor([s.heads[head] for s in samples])
+    targets["fixed"] = torch.tensor(np.stack([s.fixed for s in samples]))
+    searching = ENUM_HEADS["hpo.enabled"].index("true")
+    targets["searching"] = torch.tensor([s.heads["hpo.enabled"] == searching for s in samples])
+    targets["spans"] = torch.tensor([label for s in samples for label in s.spans], dtype=torch.long)
+    return targets
+
+
+def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet, dict[str, torch.Tensor]]:
+    from peft import get_peft_model, get_peft_model_state_dict
+
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer()
+    encoded = [encode(tokenizer, sample.prepared) for sample in samples]
+    with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
+        warnings.simplefilter("ignore", FutureWarning)
+        encoder = get_peft_model(load_encoder(), lora_config(config.lora_rank, config.lora_alpha))
+    net = IntentNet(encoder)
+    lora_params = [p for n, p in net.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+    head_params = [p for n, p in net.named_parameters() if not n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": lora_params, "lr": config.lr_lora}, {"params": head_params, "lr": config.lr_heads}],
+        weight_decay=0.01,
+    )
+    rng = random.Random(config.seed)
+    steps_per_epoch = -(-len(samples) // config.batch_size)
+    total = steps_per_epoch * config.epochs if not config.max_steps else config.max_steps
+    warmup = max(1, int(total * config.warmup))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
+    )
+    cross_entropy = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    binary = nn.BCEWithLogitsLoss()
+    step = 0
+    started = time.time()
+    net.train()
+    for epoch in range(config.epochs):
+        running = 0.0
+        for batch_indices in _batches(encoded, config.batch_size, rng):
+            batch = collate([encoded[i] for i in batch_indices], pad_to=16)
+            targets = _targets([samples[i] for i in batch_indices])
+            out = net(batch)
+            loss = sum(cross_entropy(out[name], targets[name]) for name in HEADS) / len(HEADS) * 4
+            searching = targets["searching"]
+            if searching.any():  # which fields a search keeps fixed only means something in a search
+                loss = loss + 2 * binary(out["fixed"][searching], targets["fixed"][searching])
+            if targets["spans"].numel():
+                loss = loss + 2 * cross_entropy(out["spans"], targets["spans"])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            running += loss.item()
+            if step % 100 == 0:
+                _log(
+                    f"  epoch {epoch + 1} step {step}/{total} loss {running / 100:.4f} ({time.time() - started:.0f} s)"
+                )
+                running = 0.0
+            if config.max_steps and step >= config.max_steps:
+                break
+        if config.max_steps and step >= config.max_steps:
+            break
+    net.eval()
+    adapter = get_peft_model_state_dict(encoder)
+    return net, adapter
+
+
+def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
+    """Train the ensemble, save it to `directory`, and return its held-out scores."""
+    random.seed(config.seed)
+    np.random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    started = time.time()
+    domain = domain_vocabulary()
+    corrector = build_corrector(domain)
+    _log(f"generating {config.train_examples} training examples (seed {config.seed})")
+    examples = generate(config.train_examples, config.seed, "train")
+    samples, dropped = to_samples(examples, corrector)
+    _log(
+        f"  {len(samples)} samples ({dropped} dropped: numbers not read back) in {time.time() - started:.0f} s"
+    )
+
+    _log(f"fitting the n-gram model on {min(config.ngram_examples, len(samples))} samples")
+    ngram_samples = samples[: config.ngram_examples]
+    ngram = NgramModel()
+    heads = {
+        "intent": [s.intent for s in ngram_samples],
+        **{h: [s.heads[h] for s in ngram_samples] for h in ENUM_HEADS},
+    }
+    ngram.fit([s.prepared for s in ngram_samples], heads, [s.spans for s in ngram_samples])
+    _log(f"  done at {time.time() - started:.0f} s")
+
+    _log(f"fine-tuning MiniLM + LoRA (r={config.lora_rank}) for {config.epochs} epochs")
+    net, adapter = train_neural(samples, config)
+    _log(f"  done at {time.time() - started:.0f} s")
+
+    config_json = {
+        "lora": {
+            "rank": config.lora_rank,
+            "alpha": config.lora_alpha,
+            "targets": list(lora_config(1, 1).target_modules),
+        },
+        "neural_weight": config.neural_weight,
+        "domain_vocabulary": domain,
+        "training": {
+            **asdict(config),
+            "samples": len(samples),
+            "dropped": dropped,
+            "seconds": round(time.time() - started),
+        },
+    }
+    save_artifacts(directory, net, adapter, config_json)
+    ngram.save(directory)
+
+    from .loading import load_parser
+
+    parser = load_parser(directory)
+    heldout = generate(config.heldout_examples, config.seed, "heldout")
+    reports = [
+        evaluate("heldout", to_cases(heldout), parser.parse_json),
+        evaluate("handwritten", load_cases(), parser.parse_json),
+        evaluate("handwritten_blind", load_cases(BLIND), parser.parse_json),
+    ]
+    scores = {report.name: report.summary() for report in reports}
+    (directory / "scores.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    _log(f"trained in {time.time() - started:.0f} s")
+    return scores

@@ -1,0 +1,97 @@
+"""The training-data generator: reproducible, valid, and the held-out family stays held out."""
+
+import pytest
+
+from intent_llm import phrasings
+from intent_llm.dataset import to_samples
+from intent_llm.decode import nest_fields
+from intent_llm.featurize import build_corrector, domain_vocabulary
+from intent_llm.generator import Realizer, _numbers_read_back, expected_values, generate
+from intent_llm.normalize import normalize_symbols
+from intent_llm.numbers import scan_numbers
+from intent_llm.values import span_value
+from orchestrator.fl.spec import JobSpec
+
+
+@pytest.fixture(scope="module")
+def train_examples():
+    return generate(400, seed=7, family="train")
+
+
+def test_same_seed_same_examples(train_examples):
+    again = generate(400, seed=7, family="train")
+    assert [e.prompt for e in again] == [e.prompt for e in train_examples]
+    assert [e.prompt for e in generate(50, seed=8)] != [e.prompt for e in train_examples[:50]]
+
+
+def test_examples_cover_jobs_and_refusals(train_examples):
+    jobs = [e for e in train_examples if e.job]
+    assert 0.75 < len(jobs) / len(train_examples) < 0.95
+    assert any(len(e.expect) >= 12 for e in jobs), "long run-on prompts are generated"
+
+
+def test_expected_specs_are_valid(train_examples):
+    for example in train_examples:
+        if example.job and example.expect.get("dataset") != "csv":
+            JobSpec.model_validate(nest_fields(example.expect))
+
+
+def test_every_labelled_number_reads_back(train_examples):
+    assert all(_numbers_read_back(example) for example in train_examples)
+    samples, dropped = to_samples(train_examples, build_corrector(domain_vocabulary()))
+    assert dropped <= len(train_examples) // 100
+
+
+def test_heldout_phrasings_never_appear_in_training(train_examples):
+    heldout_only = [
+        "the federation has",
+        "rounds of communication",
+        "epochs on-device",
+        "mini-batching at",
+        "proximal penalty",
+        "dirichlet prior of",
+        "bits per coordinate",
+        "lora bottleneck",
+        "as the seed",
+        "candidate configurations",
+    ]
+    text = "\n".join(example.prompt.lower() for example in train_examples)
+    for phrase in heldout_only:
+        assert phrase not in text
+    heldout = "\n".join(example.prompt.lower() for example in generate(400, seed=7, family="heldout"))
+    assert sum(phrase in heldout for phrase in heldout_only) >= 5
+
+
+def test_fractions_of_clients_become_counts():
+    assert (
+        expected_values({"num_clients": 50, "clients_per_round": ("share", 0.25)}, {})["clients_per_round"]
+        == 13
+    )
+    assert expected_values({"clients_per_round": ("share", 0.01)}, {})["clients_per_round"] == 1
+
+
+def test_number_renderings_scan_back_to_their_value():
+    import random
+
+    rng = random.Random(3)
+    realizer = Realizer(rng, "train")
+    cases: list[tuple[str, list[float]]] = [
+        ("learning_rate", [1e-3, 3e-4, 0.05]),
+        ("rounds", [1, 20, 250, 1000]),
+        ("compression.ratio", [0.01, 0.1, 0.5]),
+    ]
+    for field, values in cases:
+        for value in values:
+            for _ in range(20):
+                piece = realizer.number(field, value, "")
+                spans = scan_numbers(normalize_symbols(piece.text))
+                assert len(spans) == 1, piece.text
+                assert span_value(field, spans[0], 10)[0] == pytest.approx(value), piece.text
+
+
+def test_every_phrasing_table_has_both_families():
+    for table in phrasings.NUMBER_PHRASES.values():
+        assert table["train"] and table["heldout"]
+    for values in phrasings.ENUM_SURFACES.values():
+        for table in values.values():
+            assert table["train"] and table["heldout"]
