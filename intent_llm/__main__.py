@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .memory import return_freed_tensors_to_the_os
+
 EXIT_REFUSED = 2
 
 
@@ -158,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(handler=cmd_bench)
 
     args = parser.parse_args(argv)
+    return_freed_tensors_to_the_os()
     return int(args.handler(args))
 
 

@@ -24,6 +24,7 @@ from .evaluate import BLIND, evaluate, load_cases
 from .featurize import build_corrector, domain_vocabulary
 from .fields import ENUM_HEADS
 from .generator import generate
+from .memory import return_freed_tensors_to_the_os
 from .model import (
     HEADS,
     Encoded,
@@ -152,6 +153,7 @@ def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet,
 
 def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
     """Train the ensemble, save it to `directory`, and return its held-out scores."""
+    return_freed_tensors_to_the_os()
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)

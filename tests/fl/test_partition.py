@@ -13,7 +13,10 @@ LABELS = np.repeat(np.arange(10), 100)  # 1000 examples, 10 balanced classes
 
 def split(scheme: str, seed: int = 0, clients: int = 10, **kwargs: float) -> list[np.ndarray]:
     return partition_indices(
-        LABELS, num_clients=clients, partition=Partition(scheme=scheme, **kwargs), seed=seed
+        LABELS,
+        num_clients=clients,
+        partition=Partition.model_validate({"scheme": scheme, **kwargs}),
+        seed=seed,
     )
 
 

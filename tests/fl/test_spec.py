@@ -10,6 +10,10 @@ from pydantic import ValidationError
 from orchestrator.fl.spec import JobSpec, compatible_models, spec_diff, spec_errors, spec_field_names
 
 
+def make(**data: object) -> JobSpec:
+    return JobSpec.model_validate(data)
+
+
 def errors_of(data: dict) -> dict[str, str]:
     with pytest.raises(ValidationError) as info:
         JobSpec.model_validate(data)
@@ -17,7 +21,7 @@ def errors_of(data: dict) -> dict[str, str]:
 
 
 def test_defaults_are_the_contracts_and_resolved() -> None:
-    spec = JobSpec()
+    spec = make()
     dumped = spec.model_dump(mode="json")
     assert dumped["spec_version"] == 1
     assert dumped["dataset"] == "digits"
@@ -54,21 +58,19 @@ def test_resolved_spec_validates_to_itself() -> None:
 
 @pytest.mark.parametrize(("model", "lr"), [("mlp", 0.01), ("cnn", 0.01)])
 def test_learning_rate_defaults_per_model(model: str, lr: float) -> None:
-    assert JobSpec(model=model).learning_rate == lr
+    assert make(model=model).learning_rate == lr
 
 
 def test_learning_rate_defaults_for_resnet_and_lora() -> None:
-    assert JobSpec(dataset="cifar10", model="resnet18").learning_rate == 0.001
-    assert JobSpec(dataset="sst2").learning_rate == 0.001
-    assert JobSpec(dataset="sst2").model == "minilm"
+    assert make(dataset="cifar10", model="resnet18").learning_rate == 0.001
+    assert make(dataset="sst2").learning_rate == 0.001
+    assert make(dataset="sst2").model == "minilm"
 
 
 def test_dataset_model_compatibility() -> None:
-    assert JobSpec(dataset="mnist", model="mlp").model == "mlp"
-    assert JobSpec(dataset="cifar100").model == "cnn"
-    assert (
-        JobSpec(dataset="ag_news", model="hf:distilbert-base-uncased").model == "hf:distilbert-base-uncased"
-    )
+    assert make(dataset="mnist", model="mlp").model == "mlp"
+    assert make(dataset="cifar100").model == "cnn"
+    assert make(dataset="ag_news", model="hf:distilbert-base-uncased").model == "hf:distilbert-base-uncased"
     errors = errors_of({"dataset": "cifar10", "model": "mlp"})
     assert "model" in errors and "cifar10" in errors["model"] and "mlp" in errors["model"]
     assert "model" in errors_of({"dataset": "digits", "model": "minilm"})
@@ -83,8 +85,8 @@ def test_csv_model_follows_text_column(tmp_path) -> None:
     numeric = tmp_path / "numbers.csv"
     numeric.write_text("a,b,label\n1,2,0\n3,4,1\n")
     assert compatible_models("csv", str(text)) == ["minilm", "hf:"]
-    assert JobSpec(dataset="csv", dataset_path=str(text)).model == "minilm"
-    assert JobSpec(dataset="csv", dataset_path=str(numeric)).model == "mlp"
+    assert make(dataset="csv", dataset_path=str(text)).model == "minilm"
+    assert make(dataset="csv", dataset_path=str(numeric)).model == "mlp"
     assert "model" in errors_of({"dataset": "csv", "dataset_path": str(numeric), "model": "minilm"})
     assert "dataset_path" in errors_of({"dataset": "csv"})
 
@@ -141,46 +143,46 @@ def test_invalid_input_names_the_field(data: dict, field: str) -> None:
 
 
 def test_client_fraction_rules() -> None:
-    assert JobSpec(num_clients=10, clients_per_round=10).clients_per_round == 10
-    assert JobSpec(num_clients=10, clients_per_round=1).clients_per_round == 1
+    assert make(num_clients=10, clients_per_round=10).clients_per_round == 10
+    assert make(num_clients=10, clients_per_round=1).clients_per_round == 1
 
 
 def test_implied_algorithms() -> None:
-    assert JobSpec(server_momentum=0.5).algorithm == "fedavgm"
-    assert JobSpec(proximal_mu=0.1).algorithm == "fedprox"
-    assert JobSpec(algorithm="fedadam", proximal_mu=0.1).algorithm == "fedadam"
+    assert make(server_momentum=0.5).algorithm == "fedavgm"
+    assert make(proximal_mu=0.1).algorithm == "fedprox"
+    assert make(algorithm="fedadam", proximal_mu=0.1).algorithm == "fedadam"
 
 
 def test_algorithm_dependent_defaults() -> None:
-    assert JobSpec(algorithm="fedprox").proximal_mu == 0.01
-    assert JobSpec(algorithm="fedavgm").server_momentum == 0.9
+    assert make(algorithm="fedprox").proximal_mu == 0.01
+    assert make(algorithm="fedavgm").server_momentum == 0.9
     for name in ("fedadam", "fedyogi", "fedadagrad"):
-        assert JobSpec(algorithm=name).server_learning_rate == 0.01
+        assert make(algorithm=name).server_learning_rate == 0.01
     for name in ("fedavg", "fedprox", "fedavgm", "scaffold"):
-        assert JobSpec(algorithm=name).server_learning_rate == 1.0
-    assert JobSpec(algorithm="fedadam", server_learning_rate=0.1).server_learning_rate == 0.1
+        assert make(algorithm=name).server_learning_rate == 1.0
+    assert make(algorithm="fedadam", server_learning_rate=0.1).server_learning_rate == 0.1
 
 
 def test_compression_and_dp_defaults() -> None:
-    assert JobSpec(compression={"method": "int8"}).compression.bits == 8
-    assert JobSpec(compression={"method": "topk"}).compression.ratio == 0.1
-    assert JobSpec(compression={"method": "qsgd", "bits": 4}).compression.bits == 4
-    dp = JobSpec(dp={"clip_norm": 1.0}).dp
+    assert make(compression={"method": "int8"}).compression.bits == 8
+    assert make(compression={"method": "topk"}).compression.ratio == 0.1
+    assert make(compression={"method": "qsgd", "bits": 4}).compression.bits == 4
+    dp = make(dp={"clip_norm": 1.0}).dp
     assert dp.enabled and dp.noise_multiplier == 0.0
-    assert not JobSpec().dp.enabled
+    assert not make().dp.enabled
 
 
 def test_attack_scales_default_per_kind() -> None:
-    assert JobSpec(attack={"kind": "sign_flip"}).attack.scale == 4.0  # type: ignore[union-attr]
-    assert JobSpec(attack={"kind": "gaussian"}).attack.scale == 1.0  # type: ignore[union-attr]
-    assert JobSpec(attack={"kind": "scale"}).attack.scale == 10.0  # type: ignore[union-attr]
-    assert JobSpec().attack is None
+    assert make(attack={"kind": "sign_flip"}).attack.scale == 4.0  # type: ignore[union-attr]
+    assert make(attack={"kind": "gaussian"}).attack.scale == 1.0  # type: ignore[union-attr]
+    assert make(attack={"kind": "scale"}).attack.scale == 10.0  # type: ignore[union-attr]
+    assert make().attack is None
 
 
 def test_field_names_and_diff() -> None:
     names = spec_field_names()
     assert {"rounds", "partition.alpha", "compression.bits", "hpo.fixed", "lora.rank"} <= names
-    diff = spec_diff(JobSpec(), JobSpec(rounds=5, partition={"scheme": "dirichlet", "alpha": 0.1}))
+    diff = spec_diff(make(), make(rounds=5, partition={"scheme": "dirichlet", "alpha": 0.1}))
     assert diff["rounds"] == (20, 5)
     assert diff["partition.scheme"] == ("iid", "dirichlet")
     assert "seed" not in diff
