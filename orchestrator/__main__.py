@@ -15,6 +15,7 @@ from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.simulation import InProcessJob
 from .fl.spec import JobSpec, format_spec_errors, spec_errors
+from .fl.text import ModelUnavailable
 from .hpo.cli import add_hpo_arguments, command_hpo
 
 
@@ -48,7 +49,7 @@ def command_run(args: argparse.Namespace) -> int:
             totals["bytes_down_total"] += summary.bytes_down
             totals["client_cpu_s_total"] += summary.client_cpu_s
             totals["sim_latency_s_total"] += summary.metrics.get("sim_latency_s", 0.0)
-    except (DatasetUnavailable, PartitionError) as exc:
+    except (DatasetUnavailable, ModelUnavailable, PartitionError) as exc:
         print(f"cannot run job: {exc}", file=sys.stderr)
         return 1
     final = {"final": True, "accuracy": accuracy, "loss": loss, "rounds": spec.rounds, **totals}

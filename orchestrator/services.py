@@ -38,6 +38,7 @@ from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.records import ClientReport, FitIns
 from .fl.spec import JobSpec, spec_errors
+from .fl.text import ModelUnavailable, hf_model_location_error
 from .limits import SpecRejected, admission_errors, dataset_path_resolve, user_data_dir
 from .models import ClientUpdate, Job, MetricPoint, Round
 
@@ -48,7 +49,7 @@ CLIENT_TRAIN_TASK = "orchestrator.client_train"
 ROUND_FINISH_TASK = "orchestrator.round_finish"
 
 # Errors whose message already tells the user what to change.
-USER_ERRORS = (DatasetUnavailable, PartitionError, ValueError, FileNotFoundError)
+USER_ERRORS = (DatasetUnavailable, ModelUnavailable, PartitionError, ValueError, FileNotFoundError)
 
 
 class JobBusy(Exception):
@@ -105,6 +106,9 @@ def job_create(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "",
         resolved = JobSpec.model_validate(raw)
     except ValidationError as exc:
         raise SpecRejected(spec_errors(exc)) from exc
+    model_error = hf_model_location_error(resolved.model or "", Path(settings.FLOTILLA_MODEL_DIR))
+    if model_error:
+        raise SpecRejected([{"field": "model", "message": model_error}])
     with transaction.atomic():
         if admit:
             # Lock the owner's row so two simultaneous submissions cannot both pass the limit.
