@@ -638,11 +638,7 @@ class Realizer:
         field_name = "clients_per_round" if name == "client_fraction" else name
         if name == "times":
             return Piece(f"{value}{self.rng.choice(['x', 'x', '×', ' x'])}", "compression.ratio")
-        kind = FIELD_KIND[name]
-        if name == "clients_per_round" and isinstance(value, tuple):
-            kind = "share" if value[0] == "share" else "count"
-            value = value[1]
-        return Piece(RENDERERS[kind](value, self.rng, hint), field_name)
+        return Piece(RENDERERS[FIELD_KIND[name]](value, self.rng, hint), field_name)
 
     def fill(self, segments: list[Segment], chosen: dict[str, Any], own: str | None) -> list[Piece]:
         pieces: list[Piece] = []

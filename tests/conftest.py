@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.db import connection
 
 from orchestrator import services, tasks
+from webui.test_settings import TEST_FILES_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -73,6 +74,13 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     fake = Broker()
     monkeypatch.setattr(services, "_send_task", fake.send)
     return fake
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_files() -> Iterator[None]:
+    """Remove this session's directory under var/test/ when the session ends."""
+    yield
+    shutil.rmtree(TEST_FILES_DIR, ignore_errors=True)
 
 
 # --- real services -------------------------------------------------------------------------------

@@ -87,6 +87,11 @@ def job_new(request: HttpRequest) -> HttpResponse:
         initial = _own_job(request, int(source_job)).spec
     elif preset is not None:
         initial = preset.spec
+        if preset.prepare is not None:
+            try:
+                preset.prepare()
+            except Exception as exc:  # the job would fail the same way: say so now
+                messages.error(request, f"This preset's data is not available: {exc}")
     form = spec_form(initial, suggestions=suggestions)
     return render(request, "jobs/new.html", {"form": form, "presets": PRESETS, "preset": preset})
 

@@ -48,6 +48,8 @@ def test_a_client_reads_its_latest_state_before_the_round(artifact_root: Path) -
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.key)
 def test_every_preset_is_a_valid_spec(preset) -> None:
+    if preset.prepare is not None:
+        preset.prepare()
     JobSpec.model_validate(preset.spec)
 
 
