@@ -88,21 +88,18 @@ def session_files() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def clean_services(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
-    """Empty artifact and data directories and no Redis keys of this session, before and after."""
+    """The session's artifact and data directories exist, and its Redis keys go at the end.
 
-    def clean() -> None:
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=500):
-            client.delete(key)
-        for directory in (settings.FLOTILLA_ARTIFACT_DIR, settings.FLOTILLA_DATA_DIR):
-            shutil.rmtree(directory, ignore_errors=True)
-
+    Everything is this session's alone (test_settings), so nothing needs wiping first;
+    session_files removes the directories.
+    """
     assert settings.REDIS_KEY_PREFIX, "test settings give each session its own Redis key prefix"
-    clean()
     for directory in (settings.FLOTILLA_ARTIFACT_DIR, settings.FLOTILLA_DATA_DIR):
         Path(directory).mkdir(parents=True, exist_ok=True)
     yield
-    clean()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=500):
+        client.delete(key)
 
 
 def subprocess_env() -> dict[str, str]:
