@@ -23,6 +23,7 @@ from django import forms
 from django.conf import settings
 
 from orchestrator.fl.spec import BUILTIN_MODELS, JobSpec, flatten
+from orchestrator.hpo.space import SEARCHED_FIELDS
 from orchestrator.spec_schema import SpecLeaf, spec_leaves
 
 # Which group each top-level spec field belongs to, in display order. A field the
@@ -46,6 +47,12 @@ OPEN_GROUPS = ("Job", "Data", "Model", "Algorithm", "Clients", "Training")
 OTHER_GROUP = "Other settings"
 
 NON_FIELD = "spec"
+# `hpo.fixed` is shown as one checkbox ("pin") per field a search may change.
+PINS_FIELD = "hpo.fixed"
+PINS_HELP = (
+    "Checked fields keep the value set here in every trial. Fields you set are checked for you "
+    "(from a prompt: the fields it mentioned); uncheck one to let the search change it."
+)
 
 
 @dataclass
@@ -53,7 +60,7 @@ class SpecField:
     """One input of the form, described from the JSON schema."""
 
     name: str  # dotted spec name: "partition.alpha"
-    kind: str  # select | integer | number | checkbox | text | list
+    kind: str  # select | integer | number | checkbox | text | list | pins
     default: Any
     help: str = ""
     choices: list[str] = field(default_factory=list)
@@ -69,6 +76,7 @@ class SpecField:
     # Filled per rendering:
     value: str = ""
     checked: bool = False
+    selected: list[str] = field(default_factory=list)  # pins: the checked choices
     highlighted: bool = False
     warning: str = ""
     error: str = ""
@@ -126,6 +134,8 @@ def _differs_from_default(spec_field: SpecField) -> bool:
         return bool(spec_field.value)  # anything set turns the optional block (attack, ...) on
     if spec_field.kind == "checkbox":
         return spec_field.checked != bool(spec_field.default)
+    if spec_field.kind == "pins":
+        return bool(spec_field.selected)
     return spec_field.value != _display(spec_field.default)
 
 
@@ -147,6 +157,10 @@ def _field(leaf: SpecLeaf) -> SpecField:
         blank_label = "default"
     elif kind == "select" and leaf.optional_parent and leaf.required_in_parent:
         blank_label = "off"
+    if leaf.name == PINS_FIELD:
+        return SpecField(
+            name=leaf.name, kind="pins", default=leaf.default, help=PINS_HELP, choices=list(SEARCHED_FIELDS)
+        )
     return SpecField(
         name=leaf.name,
         kind=kind,
@@ -192,6 +206,21 @@ def _matches(name: str, names: Iterable[str]) -> bool:
     return any(".".join(parts[: i + 1]) in wanted for i in range(len(parts)))
 
 
+def _related(name: str, names: Iterable[str]) -> bool:
+    """Whether `name` is listed, or is a parent or a child of a listed name."""
+    return any(
+        other == name or other.startswith(name + ".") or name.startswith(other + ".") for other in names
+    )
+
+
+def _pins(submitted: Mapping[str, Any], name: str) -> list[str]:
+    """The checked pins of a posted form (a QueryDict holds one value per checkbox)."""
+    getlist = getattr(submitted, "getlist", None)
+    raw = getlist(name) if getlist is not None else submitted.get(name, [])
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    return [item.strip() for item in items if item.strip()]
+
+
 def _field_for_error(error_field: str, names: list[str]) -> str | None:
     """The form field an error belongs to: the longest field name the error path starts with."""
     candidates = [n for n in names if error_field == n or error_field.startswith(n + ".")]
@@ -207,13 +236,18 @@ def spec_form(
     warnings: Mapping[str, str] | None = None,
     suggestions: Mapping[str, list[str]] | None = None,
     prompt: str = "",
+    explicit: Iterable[str] = (),
 ) -> SpecForm:
     """The job form, pre-filled from `initial` (a JobSpec or spec dict; the defaults when None)
-    or re-filled from a rejected POST (`submitted`), with errors, highlights and warnings."""
+    or re-filled from a rejected POST (`submitted`), with errors, highlights and warnings.
+
+    `explicit` names the fields the user set (a prompt's `mentioned`): their pins in
+    `hpo.fixed` start checked, besides those `initial` already lists."""
     if isinstance(initial, JobSpec):
         initial = initial.model_dump(mode="json")
     values = flatten(dict(initial)) if initial is not None else None
     highlighted = list(highlighted)
+    explicit = list(explicit)
     warnings = dict(warnings or {})
     all_suggestions = {"model": [*BUILTIN_MODELS, "hf:"], **(suggestions or {})}
     groups: dict[str, list[SpecField]] = {title: [] for title in FIELD_GROUPS}
@@ -234,6 +268,17 @@ def spec_form(
                     value = values.get(leaf.name, leaf.default)
                 leaf.value = _display(value)
                 leaf.checked = bool(value) if leaf.kind == "checkbox" else False
+            if leaf.kind == "pins":
+                if submitted is not None:
+                    leaf.selected = _pins(submitted, leaf.name)
+                else:
+                    listed = list(values.get(leaf.name) or []) if values is not None else []
+                    leaf.selected = [
+                        *listed,
+                        *(c for c in leaf.choices if c not in listed and _related(c, explicit)),
+                    ]
+                leaf.choices += [name for name in leaf.selected if name not in leaf.choices]
+                leaf.value = _display(leaf.selected)
             leaf.highlighted = _matches(leaf.name, highlighted)
             leaf.warning = warnings.get(leaf.name, "")
             groups.setdefault(group_of.get(top_name, OTHER_GROUP), []).append(leaf)
@@ -264,6 +309,9 @@ def spec_from_form(data: Mapping[str, Any]) -> dict[str, Any]:
         container: dict[str, Any] = {}
         for leaf in leaves:
             key = leaf.name.rsplit(".", 1)[-1] if "." in leaf.name else leaf.name
+            if leaf.kind == "pins":
+                container[key] = _pins(data, leaf.name)
+                continue
             if leaf.kind == "checkbox":
                 if leaf.optional_parent:
                     if leaf.name in data:

@@ -53,11 +53,10 @@ def intent_parser() -> PromptParser:
 
 
 class IntentRateThrottle(UserRateThrottle):
+    """Per user; the rate comes from FLOTILLA_INTENT_RATE, not from REST_FRAMEWORK settings."""
+
     scope = "intents"
     rate = INTENT_RATE
-
-    def get_rate(self) -> str:
-        return INTENT_RATE
 
 
 def parse_for_user(prompt: str, user: User) -> ParseResult:
@@ -95,7 +94,8 @@ def intent_parse(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"intent_prompt": prompt, "intent_result": result}
     if result.spec is None:
         if htmx:
-            response = render(request, "intent/_message.html", context, status=code)
+            # 200 even when throttled: htmx swaps only successful answers into the page.
+            response = render(request, "intent/_message.html", context)
             response["HX-Retarget"] = "#prompt-result"
             response["HX-Reswap"] = "innerHTML"
             return response
@@ -110,14 +110,12 @@ def intent_parse(request: HttpRequest) -> HttpResponse:
     form = spec_form(
         result.spec,
         highlighted=result.mentioned,
+        explicit=result.mentioned,
         warnings=warnings,
         suggestions=_form_suggestions(request),
         prompt=prompt,
     )
-    context.update(
-        form=form,
-        unplaced_warnings=[(n, m) for n, m in result.warnings if n not in {f.name for f in form.fields}],
-    )
+    context["form"] = form  # every warning is also listed in the summary above the form
     if htmx:
         return render(request, "intent/_parsed_form.html", context)
     return render(request, "jobs/new.html", {**context, "presets": PRESETS})

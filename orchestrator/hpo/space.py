@@ -45,6 +45,27 @@ LORA_RANKS = (4, 8, 16, 32)
 MAX_LAYERS = 3
 MAX_LOCAL_EPOCHS = 5
 _EMPTY = Architecture()
+# Every field a search may change (a group name covers its fields): what `hpo.fixed` can
+# usefully pin, and the choices the new-job form offers for it.
+SEARCHED_FIELDS = (
+    "learning_rate",
+    "local_epochs",
+    "batch_size",
+    "optimizer",
+    "rounds",
+    "clients_per_round",
+    "algorithm",
+    "proximal_mu",
+    "server_learning_rate",
+    "server_momentum",
+    "robust.trim_fraction",
+    "compression.method",
+    "compression.ratio",
+    "compression.bits",
+    "compression.error_feedback",
+    "lora.rank",
+    "architecture",
+)
 # Client learning-rate ranges (log scale) by optimizer family and model kind.
 LEARNING_RATE_RANGES = {
     ("sgd", "small"): (1e-3, 0.5),

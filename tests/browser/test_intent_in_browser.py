@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from orchestrator.models import Job
+
+from .pages import OUTPUT, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -18,57 +16,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-PASSWORD = "a-long-browser-password"
 PROMPT = "train an mlp on the sklearn digits with 4 clients for 3 rounds, batch size 64, non-iid, call it 'from a prompt'"
-
-
-@pytest.fixture(scope="module")
-def orm_beside_playwright() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(orm_beside_playwright: None) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./test installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    yield opened
-    context.close()
-    assert errors == [], f"the page reported errors: {errors}"
 
 
 def test_a_prompt_becomes_a_prefilled_spec_that_runs_live(
     celery_worker: str, live_server_url: str, page: Page
 ) -> None:
-    User.objects.create_user(username="prompter", password=PASSWORD)
-    page.goto(f"{live_server_url}/jobs/new/")
-    page.fill("#id_username", "prompter")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("New job")
+    log_in(page, f"{live_server_url}/jobs/new/", "prompter", "New job")
 
     page.fill("#prompt-input", "tell me a joke")
     page.click("#prompt-submit")
@@ -89,14 +43,26 @@ def test_a_prompt_becomes_a_prefilled_spec_that_runs_live(
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "prompt-parsed.png"), full_page=True)
 
+    # hpo.fixed: the searchable fields the prompt set start pinned; a field the user edits gets
+    # pinned too, and a pin the user unticks stays released.
+    pin = '#f-hpo-fixed input[data-pin="{}"]'.format
+    expect(page.locator(pin("rounds"))).to_be_checked()
+    expect(page.locator(pin("batch_size"))).to_be_checked()
+    expect(page.locator(pin("learning_rate"))).not_to_be_checked()
     page.click("#edit-parsed")
     page.fill("#f-rounds", "2")
+    page.fill("#f-learning-rate", "0.01")
+    expect(page.locator(pin("learning_rate"))).to_be_checked()
+    page.uncheck(pin("batch_size"))
+    page.fill("#f-batch-size", "32")
+    expect(page.locator(pin("batch_size"))).not_to_be_checked()
     page.click("#run-parsed")
 
     expect(page.locator("h1")).to_contain_text("from a prompt", timeout=30_000)
     job = Job.objects.get(name="from a prompt")
     assert page.url.endswith(f"/jobs/{job.pk}/")
     assert job.prompt == PROMPT and job.spec["rounds"] == 2 and job.spec["num_clients"] == 4
+    assert job.spec["batch_size"] == 32 and set(job.spec["hpo"]["fixed"]) == {"rounds", "learning_rate"}
     expect(page.locator("#job-prompt")).to_contain_text("4 clients for 3 rounds")
     expect(page.locator("#charts")).to_have_attribute("data-last-round", "2", timeout=240_000)
     page.screenshot(path=str(OUTPUT / "prompt-job-page.png"), full_page=True)

@@ -4,14 +4,13 @@ the form, watch the chart reach the final round, check the rounds table."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from orchestrator.models import Job
+
+from .pages import OUTPUT, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -20,62 +19,13 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-PASSWORD = "a-long-browser-password"
 ROUNDS = 3
-
-
-@pytest.fixture(scope="module")
-def orm_beside_playwright() -> Iterator[None]:
-    """Playwright's sync API keeps an event loop running in this thread while the browser is
-    open; the test's own database calls are still synchronous and safe (Django's documented
-    escape hatch), including the flush after each test."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(orm_beside_playwright: None) -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: ./test installs Debian's chromium package")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    yield opened
-    context.close()
-    assert errors == [], f"the page reported errors: {errors}"
 
 
 def test_a_job_from_the_form_runs_live_to_the_last_round(
     celery_worker: str, live_server_url: str, page: Page
 ) -> None:
-    User.objects.create_user(username="browser", password=PASSWORD)
-    page.goto(f"{live_server_url}/jobs/")
-    page.fill("#id_username", "browser")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Jobs")
+    log_in(page, f"{live_server_url}/jobs/", "browser", "Jobs")
 
     page.click("text=New job")
     page.fill("#f-name", "browser test")

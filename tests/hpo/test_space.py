@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from orchestrator.fl.spec import JobSpec, flatten
-from orchestrator.hpo.space import apply_changes, is_pinned, search_space, trial_spec
+from orchestrator.hpo.space import SEARCHED_FIELDS, apply_changes, is_pinned, search_space, trial_spec
 
 SAMPLES = 60
 NEVER_SEARCHED = ("dataset", "num_clients", "partition.scheme", "partition.alpha", "seed", "selection")
@@ -86,6 +86,23 @@ def test_a_fixed_group_pins_each_of_its_fields() -> None:
     assert not [name for name in fields if name.startswith("compression")]
     released = search_space(poor_spec(compression={"method": "topk", "ratio": 0.2})).fields
     assert {"compression.method", "compression.ratio"} <= set(released)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"algorithm": "trimmed_mean"},
+        {"algorithm": "fedavgm", "compression": {"method": "qsgd", "bits": 4}},
+        {"compression": {"method": "topk", "ratio": 0.1}},
+        {"model": "cnn", "architecture": {"channels": [16, 32], "kernel": 3}},
+        {"dataset": "sst2", "model": "minilm", "optimizer": "adamw", "learning_rate": 0.001},
+    ],
+)
+def test_searched_fields_name_every_field_a_search_can_change(extra: dict[str, Any]) -> None:
+    """The form offers SEARCHED_FIELDS as the pins of hpo.fixed: none may be missing."""
+    for name in search_space(poor_spec(**extra)).fields:
+        assert is_pinned(name, SEARCHED_FIELDS), name
 
 
 def test_uncompressed_jobs_are_not_offered_compression() -> None:

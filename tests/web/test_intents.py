@@ -77,14 +77,14 @@ def test_api_is_rate_limited_per_user(logged_in: Client, make_user) -> None:
 
     limit = int(intents.INTENT_RATE.split("/")[0])
     codes = [
-        logged_in.post("/api/intents/parse", {"prompt": "mnist"}, content_type="application/json").status_code
+        logged_in.post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json").status_code
         for _ in range(limit + 1)
     ]
     assert codes[:limit] == [200] * limit and codes[-1] == 429
     other = Client()
     other.force_login(make_user("bob"))
     assert (
-        other.post("/api/intents/parse", {"prompt": "mnist"}, content_type="application/json").status_code
+        other.post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json").status_code
         == 200
     )
 
@@ -129,7 +129,7 @@ class _FormValues(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.values: dict[str, str] = {}
+        self.values: dict[str, list[str]] = {}
         self.select: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -138,13 +138,13 @@ class _FormValues(HTMLParser):
         if tag == "input" and name and name != "csrfmiddlewaretoken":
             if attr.get("type") == "checkbox":
                 if "checked" in attr:
-                    self.values[name] = attr.get("value") or "on"
+                    self.values.setdefault(name, []).append(attr.get("value") or "on")
             else:
-                self.values[name] = attr.get("value") or ""
+                self.values[name] = [attr.get("value") or ""]
         elif tag == "select":
             self.select = name
         elif tag == "option" and self.select and "selected" in attr:
-            self.values[self.select] = attr.get("value") or ""
+            self.values[self.select] = [attr.get("value") or ""]
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
@@ -163,5 +163,7 @@ def test_running_the_parsed_form_stores_the_prompt(logged_in: Client, broker) ->
     assert job.prompt == prompt
     assert job.spec["dataset"] == "digits" and job.spec["model"] == "mlp"
     assert job.spec["num_clients"] == 3 and job.spec["rounds"] == 2 and job.spec["batch_size"] == 64
+    # The searchable fields the prompt set are pinned for a later search; data and clients never move.
+    assert set(job.spec["hpo"]["fixed"]) == {"rounds", "batch_size"}
     detail = logged_in.get(f"/jobs/{job.pk}/").content.decode()
     assert 'id="job-prompt"' in detail and prompt in detail

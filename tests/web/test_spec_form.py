@@ -10,6 +10,7 @@ from django.http import QueryDict
 from pydantic import ValidationError
 
 from orchestrator.fl.spec import JobSpec, spec_errors, spec_field_names
+from orchestrator.hpo.space import SEARCHED_FIELDS
 from orchestrator.presets import PRESETS
 from webui.forms import OTHER_GROUP, SpecForm, spec_form, spec_from_form
 
@@ -21,6 +22,8 @@ def submitted_values(form: SpecForm) -> QueryDict:
         if field.kind == "checkbox":
             if field.checked:
                 data[field.name] = "on"
+        elif field.kind == "pins":
+            data.setlist(field.name, field.selected)
         else:
             data[field.name] = field.value
     return data
@@ -128,3 +131,34 @@ def test_typos_come_back_as_pydantic_errors_for_the_field() -> None:
     with pytest.raises(ValidationError) as caught:
         JobSpec.model_validate(spec_from_form(data))
     assert [error["field"] for error in spec_errors(caught.value)] == ["num_clients"]
+
+
+def test_hpo_fixed_offers_a_pin_for_every_searched_field_and_keeps_listed_ones() -> None:
+    pins = {f.name: f for f in spec_form({"hpo": {"fixed": ["seed", "rounds"]}}).fields}["hpo.fixed"]
+    assert pins.kind == "pins"
+    assert set(SEARCHED_FIELDS) <= set(pins.choices)
+    assert pins.selected == ["seed", "rounds"] and "seed" in pins.choices  # listed, though never searched
+
+
+def test_fields_the_user_set_start_pinned() -> None:
+    form = spec_form(
+        {"learning_rate": 0.01, "architecture": {"hidden": [64]}, "compression": {"method": "int8"}},
+        explicit=["learning_rate", "architecture.hidden", "compression", "dataset"],
+    )
+    pins = {f.name: f for f in form.fields}["hpo.fixed"]
+    assert set(pins.selected) == {
+        "learning_rate",
+        "architecture",
+        "compression.method",
+        "compression.ratio",
+        "compression.bits",
+        "compression.error_feedback",
+    }
+    assert "dataset" not in pins.selected  # a search never changes it: nothing to pin
+
+
+def test_released_pins_are_left_out_of_the_submitted_spec() -> None:
+    data = submitted_values(spec_form({"learning_rate": 0.01}, explicit=["learning_rate", "rounds"]))
+    assert data.getlist("hpo.fixed") == ["learning_rate", "rounds"]
+    data.setlist("hpo.fixed", ["rounds"])  # the user unticks learning_rate
+    assert JobSpec.model_validate(spec_from_form(data)).hpo.fixed == ["rounds"]
