@@ -164,6 +164,8 @@ FLOTILLA_MAX_CONCURRENT_JOBS = env_int("FLOTILLA_MAX_CONCURRENT_JOBS", 4)
 FLOTILLA_MAX_CLIENT_FAILURE_FRACTION = env_float("FLOTILLA_MAX_CLIENT_FAILURE_FRACTION", 0.5)
 # Torch threads in each worker process; 0 = the machine's cores divided by the processes.
 FLOTILLA_TORCH_THREADS = env_int("FLOTILLA_TORCH_THREADS", 0)
+# Trials of one HPO study that run at the same time (each is a federated job on the workers).
+FLOTILLA_HPO_PARALLEL_TRIALS = env_int("FLOTILLA_HPO_PARALLEL_TRIALS", 2)
 
 # --- auth, API ---
 LOGIN_URL = "login"

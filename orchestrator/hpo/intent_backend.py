@@ -10,9 +10,10 @@ and the JSON schema differ: HPO's, given with each question.
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from typing import Any
+
+from intent_llm.loading import BackendSettings
 
 from .llm import JsonCompleter
 
@@ -20,41 +21,20 @@ SYSTEM_PROMPT = (
     "You are an expert in federated learning who tunes job specs. Read the trials so far and "
     "answer only with JSON that follows the given schema."
 )
-GENERATIVE_BACKENDS = ("transformers", "openai")
-
-
-def configured_backend_name() -> str | None:
-    name = os.environ.get("INTENT_BACKEND", "encoder").strip().lower()
-    return name if name in GENERATIVE_BACKENDS else None
 
 
 def configured_completer() -> JsonCompleter | None:
     """The configured generative backend, loaded once per process; None when none is configured."""
-    name = configured_backend_name()
-    return None if name is None else _completer(name)
+    settings = BackendSettings.from_environment()
+    return _completer(settings) if settings.generative else None
 
 
 @lru_cache(maxsize=2)
-def _completer(name: str) -> JsonCompleter:
-    from intent_llm.loading import ConfigurationError
-
-    if name == "transformers":
-        path = os.environ.get("INTENT_LM_PATH")
-        if not path:
-            raise ConfigurationError(
-                "INTENT_BACKEND=transformers needs INTENT_LM_PATH (a local causal LM directory)"
-            )
-        return transformers_completer(
-            path, max_new_tokens=int(os.environ.get("INTENT_LM_MAX_NEW_TOKENS", "512"))
-        )
-    base_url, model = os.environ.get("INTENT_OPENAI_BASE_URL"), os.environ.get("INTENT_OPENAI_MODEL")
-    if not base_url or not model:
-        raise ConfigurationError("INTENT_BACKEND=openai needs INTENT_OPENAI_BASE_URL and INTENT_OPENAI_MODEL")
+def _completer(settings: BackendSettings) -> JsonCompleter:
+    if settings.name == "transformers":
+        return transformers_completer(settings.lm_path, max_new_tokens=settings.max_new_tokens)
     return openai_completer(
-        base_url,
-        model,
-        api_key=os.environ.get("INTENT_OPENAI_API_KEY"),
-        timeout=float(os.environ.get("INTENT_OPENAI_TIMEOUT", "60")),
+        settings.base_url, settings.model, api_key=settings.api_key, timeout=settings.timeout
     )
 
 

@@ -58,7 +58,6 @@ logger = logging.getLogger(__name__)
 # Every tick loads the stored study; Optuna would log each load at INFO.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-DEFAULT_PARALLEL_TRIALS = 2
 LEASE_S = 60
 RETRY_TICK_S = 2.0
 MAX_SUGGESTIONS = 3
@@ -72,7 +71,7 @@ OPTUNA_STATUS: dict[str, TrialStatus] = {
 
 
 def parallel_trials() -> int:
-    return max(1, int(getattr(settings, "FLOTILLA_HPO_PARALLEL_TRIALS", DEFAULT_PARALLEL_TRIALS)))
+    return max(1, int(settings.FLOTILLA_HPO_PARALLEL_TRIALS))
 
 
 def optuna_storage_url() -> str:
