@@ -38,8 +38,8 @@ DEFAULT_DP_NOISE = 1.0
 DEFAULT_DP_CLIP_NORM = 1.0
 DEFAULT_HPO_TRIALS = 20
 JOB_THRESHOLD = 0.5  # below this probability that the prompt asks for a job, refuse
-ENUM_CONFIDENCE = 0.35  # a head's answer below this is a warning, not a value
-SPAN_CONFIDENCE = 0.35
+ENUM_CONFIDENCE = 0.3  # a head's answer below this is a warning, not a value
+SPAN_CONFIDENCE = 0.3
 FIXED_THRESHOLD = 0.5
 
 REFUSAL = (

@@ -1,4 +1,4 @@
-"""The parser: prompt -> normalised text -> model ensemble -> validated spec.
+"""The parser: prompt -> normalised text -> model -> validated spec.
 
 `IntentParser.parse(prompt)` returns a `ParseResult`; `.to_json()` is the CLI/REST
 shape of jobspec.md. A prompt that is itself a JSON job spec is validated directly.
@@ -7,7 +7,6 @@ shape of jobspec.md. A prompt that is itself a JSON job spec is validated direct
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,39 +27,20 @@ class Predictor(Protocol):
 
 
 class IntentParser:
-    """Averages the probabilities of its predictors (weights sum to one) and decodes them."""
+    """Normalises a prompt, lets the model read it and decodes the answer."""
 
-    def __init__(
-        self,
-        corrector: SpellingCorrector | None,
-        predictors: Sequence[Predictor],
-        weights: Sequence[float] | None = None,
-    ) -> None:
+    def __init__(self, corrector: SpellingCorrector | None, predictor: Predictor) -> None:
         self.corrector = corrector
-        self.predictors = list(predictors)
-        self.weights = (
-            list(weights) if weights is not None else [1 / len(self.predictors)] * len(self.predictors)
-        )
+        self.predictor = predictor
 
     def predictions(self, prepared: Prepared) -> Predictions:
-        outputs = [predictor.predict(prepared) for predictor in self.predictors]
-
-        def mix(key: str) -> np.ndarray:
-            """Weighted average over the predictors that answer `key`."""
-            pairs = [
-                (weight, output[key])
-                for weight, output in zip(self.weights, outputs, strict=True)
-                if key in output
-            ]
-            total = sum(weight for weight, _ in pairs)
-            return sum(weight / total * probs for weight, probs in pairs)  # type: ignore[return-value]
-
+        output = self.predictor.predict(prepared)
         return Predictions(
-            intent=mix("intent"),
-            heads={head: mix(head) for head in ENUM_HEADS},
+            intent=output["intent"],
+            heads={head: output[head] for head in ENUM_HEADS},
             spans=prepared.spans,
-            span_probs=mix("spans"),
-            fixed=mix("fixed"),
+            span_probs=output["spans"],
+            fixed=output["fixed"],
         )
 
     def parse(self, prompt: str, resolve_path: PathResolver | None = None) -> ParseResult:

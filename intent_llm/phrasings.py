@@ -173,6 +173,9 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "rounds": {
         "train": [
+            "{n} (federated|server|communication) iterations",
+            "{n} aggregation steps",
+            "{n} global epochs",
             "{n} total rounds",
             "round budget {n}",
             "up to {n} {rounds_word}",
@@ -228,6 +231,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "batch_size": {
         "train": [
+            "{n} (samples|items) per (step|update)",
+            "batches (with|containing) {n} (samples|examples)",
             "{n}-example batches",
             "minibatch of {n}",
             "batches of size {n}",
@@ -253,6 +258,10 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "learning_rate": {
         "train": [
+            "{n} (is|will be) the (client |local )?learning rate",
+            "(clients|each client) (step|steps|learn) (at|with) {n}",
+            "(a|the) (client|local) (lr|learning rate|step size) (of|equal to) {n}",
+            "{n} (for|on) the clients",
             "lr of {n}",
             "with a {n} learning rate",
             "learning rate {n} for the clients",
@@ -275,6 +284,10 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "server_learning_rate": {
         "train": [
+            "{n} (is|will be) the server('s)? (lr|learning rate|step size)",
+            "{n} (for|on) the server",
+            "(server|global) update (scaled|scaling) by {n}",
+            "the server (learns|steps) (at|with) {n}",
             "(server learning rate|server lr|server-side lr|server-side learning rate|global learning rate|global lr|server step size|outer learning rate|outer lr|server_lr|server_learning_rate|eta_g|eta g|global step size|slr|server eta)(=| = |: | | of ){n}",
             "(a|with a) (server|global|server-side) (learning rate|lr|step size) of {n}",
             "(set|put) the server('s)? (learning rate|lr|step size) (to|at) {n}",
@@ -307,6 +320,9 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "proximal_mu": {
         "train": [
+            "{n} (for|as) (the )?(mu|μ|proximal term|prox weight)",
+            "(proximal|prox) coefficient (of|at|=) {n}",
+            "(a|with a) {n} (prox|proximal) (term|coefficient)",
             "(mu|μ|prox mu|proximal mu|proximal term|proximal weight|proximal coefficient|proximal_mu|prox weight|prox term|fedprox mu|prox)(=| = |: | | of ){n}",
             "(a|with a) proximal term (of|with weight|with mu|with coefficient) {n}",
             "(mu|μ) set to {n}",
@@ -390,6 +406,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "lora.rank": {
         "train": [
+            "(lora|adapter) size (of )?{n}",
+            "{n} (as|for) the (lora|adapter) rank",
             "lora with rank {n}",
             "rank {n}",
             "(lora )?(rank|r)(=| = |: | ){n}",
@@ -410,6 +428,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "lora.alpha": {
         "train": [
+            "{n} (as|for) (the )?(lora alpha|lora scaling|adapter alpha)",
+            "(scale|scaling) the (adapters|lora) (by|with) {n}",
             "(lora alpha|lora_alpha|lora scaling|lora α|adapter alpha)(=| = |: | ){n}",
             "(lora|adapter) (alpha|scaling) (of )?{n}",
             "lora_alpha={n}",
@@ -422,6 +442,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "robust.trim_fraction": {
         "train": [
+            "(drop|discard) {n} of the (updates|coordinates) (at|on|from) (each|both) (side|sides|end|ends)",
+            "{n} (trimmed|trimming) (on|at|from) both (sides|ends)",
             "(trim|trimming|trim fraction|trim_fraction|trim ratio|trimming fraction|trim rate|beta)(=| = |: | | of ){n}",
             "(trim|drop|discard|cut|remove) {n} (from|at) (each|both) (end|ends|side|sides|tail|tails)",
             "(trim|drop|discard|remove) the (top and bottom|highest and lowest|largest and smallest) {n}",
@@ -438,6 +460,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "dp.noise_multiplier": {
         "train": [
+            "{n} (as|for) the noise multiplier",
+            "(noise|gaussian noise) (scaled|scale) (by|to) {n}",
             "(noise multiplier|noise_multiplier|noise scale|noise level|sigma|σ|dp noise|z|noise)(=| = |: | | of ){n}",
             "(add|adding|with) (gaussian )?noise (with multiplier|of scale|with sigma|of) {n}",
             "noise multiplier of {n}",
@@ -451,6 +475,8 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "dp.clip_norm": {
         "train": [
+            "{n} (as|for) the clipping (norm|bound)",
+            "(limit|restrict) (the )?update norms? to {n}",
             "(clip norm|clipping norm|clip_norm|clip|clipping|max norm|l2 clip|clip bound|clipping bound|clipping threshold|max grad norm|norm bound)(=| = |: | | of | at | to ){n}",
             "clip (updates|each update|client updates|the updates) (to|at) (norm |an l2 norm of |a norm of )?{n}",
             "(bound|clip) (the )?(update|l2) norm (to|at|by) {n}",
@@ -476,6 +502,19 @@ NUMBER_PHRASES: dict[str, Family] = {
     },
     "seed": {
         "train": [
+            "{n} (is|will be) the (random )?seed",
+            "let {n} be the seed",
+            "{n} is used as seed",
+            "rng={n}",
+            "reproducibility: seed {n}",
+            "{n} for (the )?rng",
+            "seed the run with {n}",
+            "random number seed {n}",
+            "make it reproducible (with|using) seed {n}",
+            "initiali(s|z)e the rng (with|to) {n}",
+            "the seed should be {n}",
+            "seed is {n}",
+            "fix seed {n}",
             "seed {n} please",
             "random seed of {n}",
             "use seed={n}",
@@ -635,6 +674,7 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "cifar10": {
             "train": [
+                "cifar-10 (10 classes)",
                 "cifar10",
                 "cifar-10",
                 "CIFAR-10",
@@ -649,6 +689,8 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "cifar100": {
             "train": [
+                "cifar-100 (100 classes)",
+                "100-class cifar-100",
                 "cifar100",
                 "cifar-100",
                 "CIFAR-100",
@@ -1101,6 +1143,12 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
     "compression.error_feedback": {
         "true": {
             "train": [
+                "keep the compression residuals",
+                "feed the compression error back",
+                "accumulate what top-k drops",
+                "use residual error feedback",
+                "ef=true",
+                "with ef",
                 "with error feedback",
                 "error feedback on",
                 "error_feedback=true",
@@ -1116,6 +1164,12 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "false": {
             "train": [
+                "throw away the compression residual",
+                "no ef",
+                "ef=false",
+                "discard the dropped entries",
+                "without residual feedback",
+                "don't carry over the compression error",
                 "without error feedback",
                 "no error feedback",
                 "error_feedback=false",
@@ -1131,6 +1185,11 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
     "selection": {
         "random": {
             "train": [
+                "sample clients uniformly",
+                "uniform client sampling",
+                "choose clients randomly",
+                "random participants",
+                "select clients at random each round",
                 "random selection",
                 "random client selection",
                 "uniform random sampling",
@@ -1143,6 +1202,11 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "round_robin": {
             "train": [
+                "take clients in turn",
+                "cycle through the clients",
+                "rotate participants every round",
+                "sequential client rotation",
+                "each client gets its turn",
                 "round robin",
                 "round-robin",
                 "round robin selection",
@@ -1156,6 +1220,11 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "oort": {
             "train": [
+                "oort-guided selection",
+                "pick clients by utility",
+                "favour useful and fast clients",
+                "utility-aware participant selection",
+                "prefer clients with high statistical utility",
                 "oort",
                 "Oort",
                 "oort selection",
@@ -1168,6 +1237,12 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "power_of_choice": {
             "train": [
+                "choose the clients with the largest loss",
+                "pick high-loss clients",
+                "prefer clients whose loss is highest",
+                "sample candidates and keep the highest-loss ones",
+                "loss-biased client selection",
+                "power-of-d-choices",
                 "power of choice",
                 "power-of-choice",
                 "power of d choices",
@@ -1181,6 +1256,13 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "deadline": {
             "train": [
+                "skip slow clients",
+                "exclude stragglers",
+                "leave out clients that miss the deadline",
+                "deadline-based client selection",
+                "only include clients that finish in time",
+                "cut off late clients",
+                "straggler dropping",
                 "deadline",
                 "deadline-based selection",
                 "deadline-aware scheduling",
@@ -1195,6 +1277,10 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
     "hpo.enabled": {
         "true": {
             "train": [
+                "search for good hyperparameters",
+                "an hpo study",
+                "optimise the hyperparameters",
+                "a tuning sweep",
                 "tune the hyperparameters",
                 "run a hyperparameter search",
                 "hyperparameter optimization",
@@ -1217,6 +1303,11 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
         },
         "false": {
             "train": [
+                "without tuning",
+                "no search",
+                "don't run hpo",
+                "just one run, no tuning",
+                "no hyperparameter tuning",
                 "no hpo",
                 "no tuning",
                 "no hyperparameter search",
@@ -1365,6 +1456,9 @@ ENUM_FRAMES: dict[str, Family] = {
             "(selection|client selection|sampling|client sampling|scheduler|scheduling|selection policy)(=| = |: | ){v}",
             "(select|pick|sample|schedule) clients (with|using|via|by) {v}",
             "{v} (client selection|selection|scheduling|sampling)",
+            "the scheduler should (use|do) {v}",
+            "{v} for choosing clients",
+            "participant selection: {v}",
         ],
         "heldout": ["client selection by {v}", "choose participants with {v}"],
     },
@@ -1545,6 +1639,11 @@ FIXED_PHRASES: Family = {
         "(hold|keep) {fields} constant",
         "without changing {fields}",
         "(but )?{fields} (is|are) fixed",
+        "leave {fields} as (is|they are)",
+        "{fields} (stays|stay) untouched",
+        "do not search over {fields}",
+        "exclude {fields} from the search",
+        "{fields}: fixed",
     ],
     "heldout": ["leave {fields} alone", "{fields} (is|are) off-limits"],
 }

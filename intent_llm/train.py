@@ -36,7 +36,6 @@ from .model import (
     lora_config,
     save_artifacts,
 )
-from .ngram import NgramModel
 
 MODEL_DIR = Path(__file__).parent / "model"
 
@@ -44,8 +43,7 @@ MODEL_DIR = Path(__file__).parent / "model"
 @dataclass
 class TrainConfig:
     seed: int = 0
-    train_examples: int = 16000
-    ngram_examples: int = 10000
+    train_examples: int = 18000
     heldout_examples: int = 1000
     epochs: int = 3
     batch_size: int = 32
@@ -55,7 +53,6 @@ class TrainConfig:
     lr_heads: float = 2e-3
     warmup: float = 0.05
     label_smoothing: float = 0.05
-    neural_weight: float = 0.7  # the ensemble: neural probabilities x this + n-gram x (1 - this)
     # One thread: on a shared machine two OpenMP threads spin against other processes
     # and train several times slower. The thread count is part of what reproduces a run.
     threads: int = 1
@@ -168,16 +165,6 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
         f"  {len(samples)} samples ({dropped} dropped: numbers not read back) in {time.time() - started:.0f} s"
     )
 
-    _log(f"fitting the n-gram model on {min(config.ngram_examples, len(samples))} samples")
-    ngram_samples = samples[: config.ngram_examples]
-    ngram = NgramModel()
-    heads = {
-        "intent": [s.intent for s in ngram_samples],
-        **{h: [s.heads[h] for s in ngram_samples] for h in ENUM_HEADS},
-    }
-    ngram.fit([s.prepared for s in ngram_samples], heads, [s.spans for s in ngram_samples])
-    _log(f"  done at {time.time() - started:.0f} s")
-
     _log(f"fine-tuning MiniLM + LoRA (r={config.lora_rank}) for {config.epochs} epochs")
     net, adapter = train_neural(samples, config)
     _log(f"  done at {time.time() - started:.0f} s")
@@ -188,7 +175,6 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
             "alpha": config.lora_alpha,
             "targets": list(lora_config(1, 1).target_modules),
         },
-        "neural_weight": config.neural_weight,
         "domain_vocabulary": domain,
         "training": {
             **asdict(config),
@@ -198,7 +184,6 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
         },
     }
     save_artifacts(directory, net, adapter, config_json)
-    ngram.save(directory)
 
     from .loading import load_parser
 

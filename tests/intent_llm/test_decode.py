@@ -65,7 +65,7 @@ def test_share_of_clients_rounds_half_up_against_num_clients():
 
 
 def test_low_confidence_values_become_warnings_and_defaults():
-    result = run("maybe 30 rounds", spans=[("rounds", 0.3)])
+    result = run("maybe 30 rounds", spans=[("rounds", 0.25)])
     assert result.spec["rounds"] == 20
     assert any(name == "rounds" for name, _ in result.warnings)
     assert "rounds" not in result.mentioned
