@@ -1,7 +1,7 @@
 """`python -m intent_llm bench`: the parser's speed and memory, as figures (not a test).
 
 - first answer: wall time of a fresh `python -m intent_llm parse PROMPT` process;
-- build: loading the model (encoder, LoRA merge, heads, n-gram model), imports excluded;
+- build: loading the model (encoder, LoRA merge, heads), imports excluded;
 - latency: median and 90th percentile of single-prompt parses after loading;
 - peak memory: the maximum resident set size of this process.
 """

@@ -65,9 +65,19 @@ class _Part(BaseModel):
 
 
 class Partition(_Part):
-    scheme: Literal["iid", "dirichlet", "shards"] = "iid"
-    alpha: float | None = Field(default=None, gt=0, description="Dirichlet concentration")
-    shards_per_client: int | None = Field(default=None, ge=1)
+    scheme: Literal["iid", "dirichlet", "shards"] = Field(
+        default="iid",
+        description="How the data is split over clients: iid, dirichlet (label skew) or shards "
+        "(each client holds a few label-sorted shards).",
+    )
+    alpha: float | None = Field(
+        default=None,
+        gt=0,
+        description="Dirichlet concentration: smaller is more skewed (0.1 strong, 10 mild).",
+    )
+    shards_per_client: int | None = Field(
+        default=None, ge=1, description="Label-sorted shards each client receives (2 = about two classes)."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Partition:
@@ -79,10 +89,26 @@ class Partition(_Part):
 
 
 class Compression(_Part):
-    method: Literal["none", "topk", "int8", "qsgd"] = "none"
-    ratio: float | None = Field(default=None, gt=0, le=1)
-    bits: int | None = Field(default=None, ge=1, le=16)
-    error_feedback: bool = True
+    method: Literal["none", "topk", "int8", "qsgd"] = Field(
+        default="none",
+        description="What clients do to their update before upload: topk sparsification, int8 "
+        "linear quantization, qsgd stochastic quantization.",
+    )
+    ratio: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description=f"topk: the fraction of largest-magnitude entries kept (default {DEFAULT_TOPK_RATIO}).",
+    )
+    bits: int | None = Field(
+        default=None,
+        ge=1,
+        le=16,
+        description=f"qsgd: bits per entry (default {DEFAULT_QSGD_BITS}); int8 uses 8.",
+    )
+    error_feedback: bool = Field(
+        default=True, description="Carry what compression dropped into the next round's update."
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> Compression:
@@ -98,8 +124,8 @@ class Compression(_Part):
 
 
 class Lora(_Part):
-    rank: int = Field(default=8, ge=1)
-    alpha: int = Field(default=16, ge=1)
+    rank: int = Field(default=8, ge=1, description="LoRA adapter rank of transformer models.")
+    alpha: int = Field(default=16, ge=1, description="LoRA scaling: adapters are scaled by alpha / rank.")
     heterogeneous_ranks: bool = Field(
         default=False,
         description="Extension: each client's rank follows its system profile "
@@ -108,13 +134,26 @@ class Lora(_Part):
 
 
 class Robust(_Part):
-    trim_fraction: float = Field(default=0.2, ge=0, lt=0.5)
+    trim_fraction: float = Field(
+        default=0.2,
+        ge=0,
+        lt=0.5,
+        description="trimmed_mean drops this fraction at each end of every coordinate; krum assumes "
+        "floor(trim_fraction x sampled clients) Byzantine clients.",
+    )
 
 
 class DP(_Part):
-    noise_multiplier: float | None = Field(default=None, ge=0)
-    clip_norm: float | None = Field(default=None, ge=0)
-    delta: float = Field(default=1e-5, ge=0)
+    noise_multiplier: float | None = Field(
+        default=None,
+        ge=0,
+        description="Client-level DP: Gaussian noise of std noise_multiplier x clip_norm is added to the "
+        "sum of clipped updates. Null (with clip_norm) = no DP.",
+    )
+    clip_norm: float | None = Field(
+        default=None, ge=0, description="Each client update is clipped to this L2 norm."
+    )
+    delta: float = Field(default=1e-5, ge=0, description="The delta at which epsilon is reported.")
 
     @model_validator(mode="after")
     def _rules(self) -> DP:
@@ -130,10 +169,18 @@ class DP(_Part):
 
 
 class HPO(_Part):
-    enabled: bool = False
-    trials: int = Field(default=0, ge=0)
-    objective: Literal["accuracy", "loss"] = "accuracy"
-    fixed: list[str] = Field(default_factory=list)
+    enabled: bool = Field(
+        default=False,
+        description="Run a hyper-parameter / architecture search around this spec instead of one job.",
+    )
+    trials: int = Field(default=0, ge=0, description="Federated trials the search runs (>= 1 when enabled).")
+    objective: Literal["accuracy", "loss"] = Field(
+        default="accuracy", description="What trials are compared on, measured on the validation split."
+    )
+    fixed: list[str] = Field(
+        default_factory=list,
+        description="Dotted field names the search must not change (a group pins its fields).",
+    )
 
     @model_validator(mode="after")
     def _rules(self) -> HPO:
@@ -212,9 +259,16 @@ class Attack(_Part):
 class Architecture(_Part):
     """Extension (NAS): layer sizes of the built-in `mlp` and `cnn` models."""
 
-    hidden: list[int] | None = Field(default=None, min_length=1, max_length=4)
-    channels: list[int] | None = Field(default=None, min_length=1, max_length=4)
-    kernel: Literal[3, 5] | None = None
+    hidden: list[int] | None = Field(
+        default=None, min_length=1, max_length=4, description="mlp: hidden layer widths; null = [128]."
+    )
+    channels: list[int] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4,
+        description="cnn: channels of each conv layer; null = [32, 64].",
+    )
+    kernel: Literal[3, 5] | None = Field(default=None, description="cnn: convolution kernel size; null = 3.")
 
     @model_validator(mode="after")
     def _rules(self) -> Architecture:
@@ -231,28 +285,52 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", title="JobSpec")
 
     spec_version: Literal[1] = SPEC_VERSION
-    name: str | None = Field(default=None, max_length=200)
-    dataset: Dataset = "digits"
-    dataset_path: str | None = None
-    model: str | None = Field(default=None, description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>")
-    algorithm: Algorithm = "fedavg"
-    num_clients: int = Field(default=10, ge=1)
-    clients_per_round: int | None = Field(default=None, ge=1)
-    rounds: int = Field(default=20, ge=1)
-    local_epochs: int = Field(default=1, ge=1)
-    batch_size: int = Field(default=32, ge=1)
-    learning_rate: float | None = Field(default=None, gt=0)
-    optimizer: Optimizer = "adam"
+    name: str | None = Field(default=None, max_length=200, description="A label for the job; shown in lists.")
+    dataset: Dataset = Field(
+        default="digits", description="The learning task's data; csv reads dataset_path."
+    )
+    dataset_path: str | None = Field(
+        default=None, description="csv: the CSV file (a header row and a 'label' column), in your data space."
+    )
+    model: str | None = Field(
+        default=None,
+        description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>; null = the dataset's default.",
+    )
+    algorithm: Algorithm = Field(default="fedavg", description="The server's aggregation strategy.")
+    num_clients: int = Field(default=10, ge=1, description="Clients that hold a data partition.")
+    clients_per_round: int | None = Field(
+        default=None, ge=1, description="Clients selected each round; null = all of them."
+    )
+    rounds: int = Field(default=20, ge=1, description="Communication rounds.")
+    local_epochs: int = Field(
+        default=1, ge=1, description="Passes over its local data each client makes per round."
+    )
+    batch_size: int = Field(default=32, ge=1, description="Local mini-batch size.")
+    learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Client step size; null = 0.01 for mlp and cnn, 0.001 for resnet18 and LoRA adapters.",
+    )
+    optimizer: Optimizer = Field(default="adam", description="Client optimizer, a fresh state each round.")
     partition: Partition = Field(default_factory=Partition)
     compression: Compression = Field(default_factory=Compression)
-    selection: Selection = "random"
+    selection: Selection = Field(default="random", description="How the server picks each round's clients.")
     lora: Lora = Field(default_factory=Lora)
-    proximal_mu: float | None = Field(default=None, ge=0)
-    server_learning_rate: float | None = Field(default=None, gt=0)
-    server_momentum: float | None = Field(default=None, ge=0, lt=1)
+    proximal_mu: float | None = Field(
+        default=None, ge=0, description="FedProx proximal weight; null = 0.01 with fedprox."
+    )
+    server_learning_rate: float | None = Field(
+        default=None,
+        gt=0,
+        description="Server step size; null = 1.0 (fedavg, fedprox, fedavgm, scaffold) or 0.01 (fedadam, "
+        "fedyogi, fedadagrad).",
+    )
+    server_momentum: float | None = Field(
+        default=None, ge=0, lt=1, description="Server momentum; null = 0.9 with fedavgm."
+    )
     robust: Robust = Field(default_factory=Robust)
     dp: DP = Field(default_factory=DP)
-    seed: int = 0
+    seed: int = Field(default=0, description="Makes partitioning, sampling and initialisation reproducible.")
     hpo: HPO = Field(default_factory=HPO)
     # Extensions beyond the contract's brief, each with a documented default.
     scheduling: Scheduling = Field(default_factory=Scheduling)
