@@ -10,11 +10,9 @@ data (`transaction=True`).
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,14 +22,12 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection
 
 from orchestrator import services, tasks
 from webui.test_settings import TEST_FILES_DIR
 
-REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-WORKER_START_TIMEOUT_S = 90
+from .processes import REPO, VENV_BIN, start_worker, stop, subprocess_env, worker_name
+
 JOB_TIMEOUT_S = 300
 
 
@@ -102,68 +98,16 @@ def clean_services(django_db_setup: None, django_db_blocker: object) -> Iterator
         client.delete(key)
 
 
-def subprocess_env() -> dict[str, str]:
-    """The environment a worker or server needs to share this test session's state."""
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    if database["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{database['NAME']}"
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "webui.settings",
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "FLOTILLA_ARTIFACT_DIR": str(settings.FLOTILLA_ARTIFACT_DIR),
-        "FLOTILLA_DATA_DIR": str(settings.FLOTILLA_DATA_DIR),
-        "FLOTILLA_MODEL_DIR": str(settings.FLOTILLA_MODEL_DIR),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def celery_worker(clean_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `celery worker` process on the jobs, clients and hpo queues; yields its name."""
-    from webui.celery import app
-
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    name = f"tests-{os.getpid()}@{socket.gethostname()}"
-    command = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "webui",
-        "worker",
-        "-Q",
-        "jobs,clients,hpo",
-        "-c",
-        "2",
-        "--without-mingle",
-        "--without-gossip",
-        "-n",
-        name,
-        "-l",
-        "info",
-    ]
-    with log.open("wb") as stream:
-        process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=stream, stderr=stream)
+    name = worker_name("tests")
+    process = start_worker(name, log)
     try:
-        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-        while not app.control.ping(destination=[name], timeout=1.0):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the Celery worker did not start:\n{log.read_text()[-3000:]}")
         yield name
     finally:
-        _stop(process)
+        stop(process)
         print(f"worker log: {log}")
 
 
@@ -200,7 +144,7 @@ def live_server_url(clean_services: None, tmp_path_factory: pytest.TempPathFacto
                 time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture

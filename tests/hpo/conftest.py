@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from orchestrator import services, tasks
 from orchestrator.hpo import dispatch
@@ -60,23 +57,3 @@ def close_optuna_connections() -> Iterator[None]:
     """Optuna's pooled connections would keep the test database from being dropped."""
     yield
     hpo_services.storages_close()
-
-
-@pytest.fixture
-def worker_environment(db: None) -> dict[str, str]:
-    """What a worker process needs to share this test session's database, Redis and files."""
-    database = connection.settings_dict
-    url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    if database["ENGINE"].endswith("sqlite3"):
-        url = f"sqlite:///{database['NAME']}"
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "webui.settings",
-        "DATABASE_URL": url,
-        "REDIS_URL": settings.REDIS_URL,
-        "FLOTILLA_ARTIFACT_DIR": str(settings.FLOTILLA_ARTIFACT_DIR),
-        "FLOTILLA_DATA_DIR": str(settings.FLOTILLA_DATA_DIR),
-        "FLOTILLA_MODEL_DIR": str(settings.FLOTILLA_MODEL_DIR),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "PYTHONUNBUFFERED": "1",
-    }

@@ -3,12 +3,6 @@ parallel as ordinary jobs, and a study survives its worker being killed mid-stud
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +13,11 @@ from django.contrib.auth.models import User
 from orchestrator import services
 from orchestrator.hpo import services as hpo_services
 from orchestrator.models import Job, Round, Study, Trial
-from webui.celery import app
+
+from ..processes import kill, start_worker, stop, worker_name
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-REPO = Path(__file__).resolve().parents[2]
 SEARCH: dict[str, Any] = {
     "dataset": "digits",
     "model": "mlp",
@@ -34,29 +28,6 @@ SEARCH: dict[str, Any] = {
     "hpo": {"enabled": True, "trials": 3, "fixed": ["rounds", "local_epochs"]},
 }
 STUDY_TIMEOUT_S = 420
-
-
-def start_worker(name: str, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A worker in a session of its own, so the test can kill it and its pool children at once."""
-    command = [
-        str(Path(sys.executable).parent / "celery"),
-        *("-A", "webui", "worker", "-Q", "jobs,clients,hpo", "-c", "2"),
-        *("--without-mingle", "--without-gossip", "-n", name, "-l", "info"),
-    ]
-    with log.open("ab") as stream:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=stream, stderr=stream, start_new_session=True
-        )
-    deadline = time.monotonic() + 90
-    while not app.control.ping(destination=[name], timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker {name} did not start:\n{log.read_text()[-3000:]}")
-    return process
-
-
-def kill(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 def optuna_states(study: Study) -> list[str]:
@@ -79,11 +50,11 @@ def assert_counted_once(study: Study) -> None:
 
 
 def test_a_study_survives_its_worker_being_killed_mid_study(
-    clean_services: None, worker_environment: dict[str, str], user: User, wait_until, tmp_path: Path
+    clean_services: None, user: User, wait_until, tmp_path: Path
 ) -> None:
-    name = f"hpo-restart-{os.getpid()}@{socket.gethostname()}"
+    name = worker_name("hpo-restart")
     log = tmp_path / "worker.log"
-    worker = start_worker(name, log, worker_environment)
+    worker = start_worker(name, log)
     try:
         parent = services.job_create(owner=user, spec=SEARCH)
         study = Study.objects.get(job=parent)
@@ -94,15 +65,12 @@ def test_a_study_survives_its_worker_being_killed_mid_study(
         kill(worker)
         study.refresh_from_db()
         assert study.status == Study.Status.RUNNING  # killed mid-study
-        worker = start_worker(
-            name, log, worker_environment
-        )  # the same host name: it resumes what it had claimed
+        worker = start_worker(name, log)  # the same host name: it resumes what it had claimed
         wait_until(
             lambda: Job.objects.get(pk=parent.pk).is_finished, timeout=STUDY_TIMEOUT_S, what="the study"
         )
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        stop(worker)
     parent.refresh_from_db()
     study.refresh_from_db()
     assert parent.status == Job.Status.SUCCEEDED, f"{parent.error}\n{log.read_text()[-3000:]}"
