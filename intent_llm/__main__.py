@@ -91,7 +91,7 @@ def _print_report(summary: dict[str, Any]) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .dataset import to_cases
-    from .evaluate import BLIND, evaluate, load_cases
+    from .evaluate import WRITTEN_SETS, evaluate, load_cases
     from .generator import generate
     from .loading import MODEL_DIR, load_parser
 
@@ -101,8 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     seed = config["training"]["seed"] if args.seed is None else args.seed
     sets = [
         ("heldout", to_cases(generate(args.heldout, seed, "heldout"))),
-        ("handwritten", load_cases()),
-        ("handwritten_blind", load_cases(BLIND)),
+        *((name, load_cases(path)) for name, path in WRITTEN_SETS.items()),
     ]
     if args.cases:
         sets.append((Path(args.cases).stem, load_cases(Path(args.cases))))

@@ -20,6 +20,10 @@ from orchestrator.fl.spec import flatten
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
 # Written before the first model was evaluated and never used to tune it: an honest estimate.
 BLIND = Path(__file__).parent / "data" / "handwritten_blind.jsonl"
+# Written by another author who never saw the training phrasings nor the parser's answers;
+# only fields of the contract are expected (the parser leaves extension fields at their defaults).
+PEOPLE = Path(__file__).parent / "data" / "people_blind.jsonl"
+WRITTEN_SETS = {"handwritten": HANDWRITTEN, "handwritten_blind": BLIND, "people_blind": PEOPLE}
 
 
 @dataclass

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .dataset import Sample, to_cases, to_samples
-from .evaluate import BLIND, evaluate, load_cases
+from .evaluate import WRITTEN_SETS, evaluate, load_cases
 from .featurize import build_corrector, domain_vocabulary
 from .fields import ENUM_HEADS
 from .generator import generate
@@ -191,8 +191,7 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
     heldout = generate(config.heldout_examples, config.seed, "heldout")
     reports = [
         evaluate("heldout", to_cases(heldout), parser.parse_json),
-        evaluate("handwritten", load_cases(), parser.parse_json),
-        evaluate("handwritten_blind", load_cases(BLIND), parser.parse_json),
+        *(evaluate(name, load_cases(path), parser.parse_json) for name, path in WRITTEN_SETS.items()),
     ]
     scores = {report.name: report.summary() for report in reports}
     (directory / "scores.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
