@@ -57,5 +57,19 @@ def figure(value: Any, digits: int = 4) -> str:
 
 
 @register.filter
+def setting(value: Any) -> str:
+    """A spec value in a diff: null as "default", floats to 4 significant figures."""
+    if value is None:
+        return "default"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(setting(item) for item in value) + "]"
+    return str(value)
+
+
+@register.filter
 def percent(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.1f}%"
