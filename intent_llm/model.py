@@ -1,7 +1,7 @@
 """The fine-tuned encoder: all-MiniLM-L6-v2 adapted with LoRA, with decoding heads.
 
-One forward pass reads the whole prompt. Sentence heads (from the mean-pooled token
-states) say which value each enum field takes, whether the prompt is a job at all and
+One forward pass reads the whole prompt. Sentence heads (each reads the mean token state plus its
+own attention-weighted summary) say which value each enum field takes, whether the prompt is a job at all and
 which fields a search must keep fixed. The span head classifies every number the
 scanner found: its representation is the mean state of the number's own tokens and
 of a few tokens either side, plus the shape of the written number (percent, fraction,
@@ -30,8 +30,8 @@ from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
 from .numbers import NUMBER_FEATURES
 
 MAX_TOKENS = 192
-LEFT_CONTEXT = 4
-RIGHT_CONTEXT = 3
+LEFT_CONTEXT = 6
+RIGHT_CONTEXT = 5
 HEADS = {"intent": len(INTENT_LABELS), **{name: len(labels) for name, labels in ENUM_HEADS.items()}}
 LORA_TARGETS = ["query", "key", "value", "dense"]
 
@@ -145,6 +145,10 @@ class IntentNet(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU())
+        # Each sentence head (and the fixed-fields head, last) reads its own attention-weighted
+        # summary of the tokens besides the mean: in a prompt that sets fifteen fields, the
+        # words about one field are a small part of the mean.
+        self.queries = nn.Parameter(torch.randn(len(HEADS) + 1, hidden) * 0.02)
         self.heads = nn.ModuleDict({_key(name): nn.Linear(hidden, size) for name, size in HEADS.items()})
         self.fixed = nn.Linear(hidden, len(FIXABLE_FIELDS))
         self.span_head = nn.Sequential(
@@ -160,9 +164,12 @@ class IntentNet(nn.Module):
         ).last_hidden_state
         mask = batch.attention_mask.unsqueeze(-1).to(states.dtype)
         pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        trunk = self.trunk(self.dropout(pooled))
-        out = {name: self.heads[_key(name)](trunk) for name in HEADS}
-        out["fixed"] = self.fixed(trunk)
+        scores = torch.einsum("bth,qh->bqt", states, self.queries) / states.shape[-1] ** 0.5
+        scores = scores.masked_fill(batch.attention_mask.unsqueeze(1) == 0, float("-inf"))
+        attended = torch.einsum("bqt,bth->bqh", torch.softmax(scores, -1), states)
+        trunk = self.trunk(self.dropout(pooled.unsqueeze(1) + attended))  # (batch, head, hidden)
+        out = {name: self.heads[_key(name)](trunk[:, index]) for index, name in enumerate(HEADS)}
+        out["fixed"] = self.fixed(trunk[:, len(HEADS)])
         if batch.span_count:
             flat = states.flatten(0, 1)[batch.window_tokens] * batch.window_weights.unsqueeze(-1).to(
                 states.dtype
