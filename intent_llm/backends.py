@@ -126,6 +126,9 @@ def result_from_json(text: str, resolve_path: PathResolver | None = None) -> Par
 class TransformersBackend:
     """A causal LM from a local directory, its decoding constrained to `output_schema()`."""
 
+    system_prompt = SYSTEM_PROMPT
+    plain_prompt = "{system}\n\nRequest: {prompt}\nJSON: "  # for models without a chat template
+
     def __init__(self, path: str | Path, max_new_tokens: int = 512) -> None:
         from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -140,12 +143,12 @@ class TransformersBackend:
         )
 
     def _input_text(self, prompt: str) -> str:
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
         if getattr(self.tokenizer, "chat_template", None):
             return str(
                 self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             )
-        return f"{SYSTEM_PROMPT}\n\nRequest: {prompt}\nJSON: "
+        return self.plain_prompt.format(system=self.system_prompt, prompt=prompt)
 
     def complete(self, prompt: str) -> str:
         import torch

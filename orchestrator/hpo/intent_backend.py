@@ -45,13 +45,8 @@ def transformers_completer(path: str, *, max_new_tokens: int = 512) -> JsonCompl
     from intent_llm.backends import TransformersBackend
 
     class Completer(TransformersBackend):
-        def _input_text(self, prompt: str) -> str:
-            messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
-            if getattr(self.tokenizer, "chat_template", None):
-                return str(
-                    self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-                )
-            return f"{SYSTEM_PROMPT}\n\n{prompt}\nJSON: "
+        system_prompt = SYSTEM_PROMPT
+        plain_prompt = "{system}\n\n{prompt}\nJSON: "
 
         def complete_json(self, prompt: str, schema: dict[str, Any]) -> str:
             self.schema_parser = JsonSchemaParser(

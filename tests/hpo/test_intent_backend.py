@@ -19,6 +19,8 @@ from orchestrator.hpo import intent_backend
 from orchestrator.hpo.llm import LLMProposer
 from orchestrator.hpo.space import search_space
 
+from ..tiny_lm import save_tiny_lm
+
 BASE = JobSpec.model_validate(
     {"dataset": "digits", "model": "mlp", "rounds": 5, "learning_rate": 0.0005, "hpo": {"fixed": ["rounds"]}}
 )
@@ -88,36 +90,8 @@ def test_no_generative_backend_means_no_llm_proposer(monkeypatch: pytest.MonkeyP
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator(
-        ['{"proposals": [{"changes": {"batch_size": 64}, "reason": "x"}]}'] * 10, trainer
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
-    )
-    directory = tmp_path_factory.mktemp("tiny_lm")
-    config = GPT2Config(
-        vocab_size=len(fast),
-        n_positions=4096,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=fast.eos_token_id,
-        eos_token_id=fast.eos_token_id,
-    )
-    torch.manual_seed(0)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    fast.save_pretrained(directory)
-    return directory
+    corpus = ['{"proposals": [{"changes": {"batch_size": 64}, "reason": "x"}]}']
+    return save_tiny_lm(tmp_path_factory.mktemp("tiny_lm"), corpus)
 
 
 @pytest.mark.slow

@@ -20,6 +20,8 @@ from intent_llm.backends import (
 )
 from orchestrator.fl.spec import JobSpec
 
+from ..tiny_lm import save_tiny_lm
+
 
 def check_answer(answer):
     """A valid resolved spec with mentioned/warnings, or exactly {"error": "..."}."""
@@ -34,36 +36,12 @@ def check_answer(answer):
 
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory):
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tokenizer.train_from_iterator(
-        ['{"dataset": "mnist", "rounds": 10}', '{"error": "not a job"}'] * 10, trainer
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
-    )
+    """Three differently seeded tiny models: <dir>/0, <dir>/1, <dir>/2."""
     directory = tmp_path_factory.mktemp("tiny_lm")
-    config = GPT2Config(
-        vocab_size=len(fast),
-        n_positions=4096,
-        n_embd=32,
-        n_layer=2,
-        n_head=2,
-        bos_token_id=fast.eos_token_id,
-        eos_token_id=fast.eos_token_id,
-    )
     for seed in range(3):
-        torch.manual_seed(seed)
-        GPT2LMHeadModel(config).save_pretrained(directory / str(seed))
-        fast.save_pretrained(directory / str(seed))
+        save_tiny_lm(
+            directory / str(seed), ['{"dataset": "mnist", "rounds": 10}', '{"error": "not a job"}'], seed
+        )
     return directory
 
 
