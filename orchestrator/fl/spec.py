@@ -454,20 +454,23 @@ def compatible_models(dataset: str, dataset_path: str | None = None) -> list[str
         return ["cnn", "resnet18"]
     if dataset in TEXT_DATASETS:
         return ["minilm", "hf:"]
-    if csv_has_text_column(dataset_path):
-        return ["minilm", "hf:"]
-    return ["mlp"]
+    has_text = csv_has_text_column(dataset_path)
+    if has_text is None:
+        # Not readable here (the parser's CLI on another machine, a file not uploaded yet): keep
+        # what the user chose; the server checks the file when the job is created.
+        return ["mlp", "minilm", "hf:"]
+    return ["minilm", "hf:"] if has_text else ["mlp"]
 
 
-def csv_has_text_column(path: str | None) -> bool:
-    """Whether a CSV's header names a `text` column; an unreadable file counts as numeric."""
+def csv_has_text_column(path: str | None) -> bool | None:
+    """Whether a CSV's header names a `text` column; None when there is no file to read."""
     if not path:
-        return False
+        return None
     try:
         with Path(path).expanduser().open(newline="", encoding="utf-8") as handle:
             header = next(csv.reader(handle), [])
     except (OSError, UnicodeDecodeError):
-        return False
+        return None
     return "text" in [column.strip() for column in header]
 
 

@@ -91,6 +91,13 @@ def test_csv_model_follows_text_column(tmp_path) -> None:
     assert "dataset_path" in errors_of({"dataset": "csv"})
 
 
+def test_csv_that_cannot_be_read_here_keeps_the_chosen_model(tmp_path) -> None:
+    missing = str(tmp_path / "not-uploaded-yet.csv")
+    assert make(dataset="csv", dataset_path=missing).model == "mlp"
+    assert make(dataset="csv", dataset_path=missing, model="minilm").model == "minilm"
+    assert "model" in errors_of({"dataset": "csv", "dataset_path": missing, "model": "resnet18"})
+
+
 @pytest.mark.parametrize(
     ("data", "field"),
     [

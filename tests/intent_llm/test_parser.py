@@ -40,6 +40,15 @@ def test_first_issue_example(shipped_parser, tmp_path, monkeypatch):
     )
 
 
+def test_first_issue_example_before_the_file_is_here(shipped_parser, tmp_path, monkeypatch):
+    # The CLI may run where tickets.csv is not (yet): the user's model choice stands.
+    monkeypatch.chdir(tmp_path)
+    answer = shipped_parser.parse_json(
+        "adapt MiniLM to our support tickets in tickets.csv across 7 branch offices, rank-4 adapters, 12 rounds"
+    )
+    assert flatten(spec_of(answer))["model"] == "minilm" and not answer["warnings"]
+
+
 def test_second_issue_example(shipped_parser):
     answer = shipped_parser.parse_json(
         "fmnist mlp 40 clients label-skewed alpha .3 fedprox mu 1e-2 compress to 4-bit qsgd"
