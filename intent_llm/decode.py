@@ -38,6 +38,9 @@ DEFAULT_DP_NOISE = 1.0
 DEFAULT_DP_CLIP_NORM = 1.0
 DEFAULT_HPO_TRIALS = 20
 JOB_THRESHOLD = 0.5  # below this probability that the prompt asks for a job, refuse
+# A prompt that sets no field must be a clear request ("start a federated run"), not a reply
+# such as "thanks, that worked": without a field to go on, ask for more confidence.
+BARE_JOB_THRESHOLD = 0.9
 ENUM_CONFIDENCE = 0.3  # a head's answer below this is a warning, not a value
 SPAN_CONFIDENCE = 0.3
 FIXED_THRESHOLD = 0.5
@@ -120,6 +123,8 @@ def decode(
     _read_numbers(draft, predictions)
     _read_fixed(draft, predictions)
     _complete(draft)
+    if not draft.mentioned and probability < BARE_JOB_THRESHOLD:
+        return ParseResult(error=REFUSAL)
     return _validate(draft, resolve_path)
 
 

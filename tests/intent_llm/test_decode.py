@@ -15,7 +15,7 @@ def one_hot(labels, value, confidence=0.99):
     return probs
 
 
-def predictions(prompt, heads=None, spans=None, job=True, fixed=()):
+def predictions(prompt, heads=None, spans=None, job=True, fixed=(), job_confidence=0.99):
     """Predictions as if a model read `prompt`: heads by value, spans by field in order."""
     prepared = prepare(prompt, None)
     heads = heads or {}
@@ -32,7 +32,7 @@ def predictions(prompt, heads=None, spans=None, job=True, fixed=()):
         else np.zeros((0, len(SPAN_LABELS)))
     )
     return prepared, Predictions(
-        intent=one_hot(INTENT_LABELS, "job" if job else "refuse"),
+        intent=one_hot(INTENT_LABELS, "job" if job else "refuse", job_confidence),
         heads={head: one_hot(labels, heads.get(head, "unset")) for head, labels in ENUM_HEADS.items()},
         spans=prepared.spans,
         span_probs=span_probs,
@@ -50,6 +50,12 @@ def run(prompt, **kwargs):
 
 def test_refusal():
     assert run("hello", job=False).error
+
+
+def test_a_prompt_that_sets_no_field_needs_a_confident_job_answer():
+    assert run("thanks, the run finished", job_confidence=0.8).error
+    assert run("start a federated run", job_confidence=0.95).spec is not None
+    assert run("train on mnist", heads={"dataset": "mnist"}, job_confidence=0.8).spec is not None
 
 
 def test_plain_non_iid_is_dirichlet_half_with_a_warning():
