@@ -41,6 +41,7 @@ from .templates import Segment, Slot, compile_template
 from .values import DEFAULT_NUM_CLIENTS, clients_from_share, span_value
 
 FAMILIES = ("train", "heldout")
+KEY_VALUE_SHARE = 0.08  # prompts written wholly as key=value pairs ("clients=20 rounds=60 lr=1e-3")
 T = TypeVar("T")
 
 
@@ -538,8 +539,8 @@ def sample_assignment(rng: random.Random, verbosity: float, eval_family: bool) -
                 chosen["hpo.trials"] = _pick(rng, "hpo.trials")
             if rng.random() < 0.5:
                 chosen["hpo.objective"] = rng.choice(["accuracy", "loss"])
-            if rng.random() < 0.6:
-                chosen["hpo.fixed"] = rng.sample(sorted(P.FIELD_NAMES), rng.choice([1, 1, 2, 2, 3]))
+            if rng.random() < 0.7:
+                chosen["hpo.fixed"] = rng.sample(sorted(P.FIELD_NAMES), rng.choice([1, 1, 2, 2, 3, 3, 4]))
         else:
             chosen["hpo.enabled"] = "false"
     if want(0.05):
@@ -600,9 +601,10 @@ def expected_values(chosen: dict[str, Any], strings: dict[str, str]) -> dict[str
 class Realizer:
     """Turns an assignment into phrases, drawing from one phrasing family."""
 
-    def __init__(self, rng: random.Random, family: str) -> None:
+    def __init__(self, rng: random.Random, family: str, key_value: bool = False) -> None:
         self.rng = rng
         self.family = family
+        self.key_value = key_value  # the whole prompt as "clients=20 rounds=60 ..." where it can
         self.strings: dict[str, str] = {}
 
     def pool(self, table: dict[str, list[Any]]) -> list[Any]:
@@ -610,6 +612,13 @@ class Realizer:
         if self.family == "heldout" and table.get("heldout"):
             return table["heldout"]
         return table["train"]
+
+    def phrase_pool(self, table: dict[str, list[str]]) -> list[str]:
+        """`pool`, narrowed to key=value templates in a key=value prompt when it has any."""
+        sources = self.pool(table)
+        if self.key_value:
+            return [source for source in sources if "=" in source] or sources
+        return sources
 
     def noun(self, table: dict[str, list[tuple[str, str]]], count: Any) -> str:
         pool = table["train"] + (table["heldout"] if self.family == "heldout" else [])
@@ -688,7 +697,7 @@ class Realizer:
     def field_phrase(self, key: str, chosen: dict[str, Any]) -> list[Piece]:
         rng = self.rng
         if key in ENUM_HEADS:
-            frame = rng.choice(self.pool(P.ENUM_FRAMES[key]))
+            frame = rng.choice(self.phrase_pool(P.ENUM_FRAMES[key]))
             template = compile_template(frame)
             pieces: list[Piece] = []
             for segment in template.render(rng):
@@ -713,7 +722,9 @@ class Realizer:
             joined = (
                 names[0]
                 if len(names) == 1
-                else ", ".join(names[:-1]) + rng.choice([" and ", ", ", " & "]) + names[-1]
+                else rng.choice([", ", ", ", " ", " and "]).join(names[:-1])
+                + rng.choice([" and ", ", ", " & ", ", and ", " or ", " + "])
+                + names[-1]
             )
             template = compile_template(rng.choice(self.pool(P.FIXED_PHRASES)))
             out: list[Piece] = []
@@ -723,11 +734,11 @@ class Realizer:
         table = P.NUMBER_PHRASES[
             "client_fraction" if key == "clients_per_round" and chosen[key][0] == "share" else key
         ]
-        sources = self.pool(table)
+        sources = self.phrase_pool(table)
         if key == "compression.ratio":
             times = isinstance(chosen[key], tuple)
             sources = (
-                [s for s in P.NUMBER_PHRASES[key]["train"] if ("{times}" in s) == times]
+                [s for s in P.NUMBER_PHRASES[key]["train"] if "{times}" in s]
                 if times
                 else [s for s in sources if "{times}" not in s]
             )
@@ -741,13 +752,13 @@ def _combo_fields(source: str) -> set[str]:
 
 
 def realize(
-    rng: random.Random, chosen: dict[str, Any], family: str
+    rng: random.Random, chosen: dict[str, Any], family: str, key_value: bool = False
 ) -> tuple[list[list[Piece]], dict[str, str]]:
     """Phrases (lists of pieces) that together say every choice."""
-    realizer = Realizer(rng, family)
+    realizer = Realizer(rng, family, key_value)
     remaining = dict(chosen)
     phrases: list[list[Piece]] = []
-    combos = [combo for combo in P.COMBOS if combo[2] == "train" or family == "heldout"]
+    combos = [combo for combo in P.COMBOS if not key_value and (combo[2] == "train" or family == "heldout")]
     rng.shuffle(combos)
     for source, sets, combo_family in combos:
         if family == "heldout" and combo_family == "train" and rng.random() < 0.6:
@@ -846,10 +857,14 @@ def add_noise(pieces: list[Piece], rng: random.Random) -> list[Piece]:
 # --- whole examples -------------------------------------------------------------------------
 
 
-def _assemble(phrases: list[list[Piece]], rng: random.Random, family: str) -> list[Piece]:
+def _assemble(
+    phrases: list[list[Piece]], rng: random.Random, family: str, key_value: bool = False
+) -> list[Piece]:
     if rng.random() < 0.5:
         phrases.sort(key=lambda phrase: 0 if _mentions_data_or_model(phrase) else 1)
     connectors = P.CONNECTORS["train"] + (P.CONNECTORS["heldout"] * 2 if family == "heldout" else [])
+    if key_value:
+        connectors = [" ", " ", ", ", "; ", "\n", " | "]
     style = rng.choice(connectors)
     pieces: list[Piece] = []
     frame_pool = P.FRAMES["heldout"] if family == "heldout" and rng.random() < 0.5 else P.FRAMES["train"]
@@ -925,8 +940,9 @@ def positive_example(rng: random.Random, family: str) -> Example:
         pieces = add_noise([Piece(prompt)], rng)
         text, numbers = _join(pieces)
         return Example(text, True, _labels({}), numbers, [], {}, family)
-    phrases, strings = realize(rng, chosen, family)
-    pieces = add_noise(_assemble(phrases, rng, family), rng)
+    key_value = rng.random() < KEY_VALUE_SHARE
+    phrases, strings = realize(rng, chosen, family, key_value)
+    pieces = add_noise(_assemble(phrases, rng, family, key_value), rng)
     text, numbers = _join(pieces)
     return Example(
         prompt=text,

@@ -46,6 +46,59 @@ NEGATIVES: dict[str, dict[str, list[str]]] = {
         ],
         "heldout": ["howdy partner", "cheers mate, that'll be all", "are you there?"],
     },
+    # Replies about a run that already happened: they name jobs and metrics but order nothing.
+    "feedback": {
+        "train": [
+            "(thanks|thank you|cheers|great)(,|!|.) (that|it) (worked|helped|did the trick)(!|.)?",
+            "(it|that) (works|worked) (now|perfectly)(, thanks)?",
+            "the (last )?(run|job|training) (finished|is done|went fine|looks good)(, thanks| nice)?",
+            "(nice|great|awesome|wow),? the accuracy (is|went up to|reached) {a}0 percent( now)?",
+            "(ok|okay|alright),? (got it|understood|makes sense|sounds good)",
+            "(never mind|nevermind|forget it|sorry, wrong window)",
+            "(the|my) (job|run) (failed|crashed|is stuck)(, why| again)?\\??",
+            "why is my (job|run) still (queued|pending|running)?",
+            "the chart (isn't|is not) updating",
+            "(that|this) (looks|seems) (right|correct|fine|off) to me",
+            "(perfect|excellent|brilliant), (exactly|just) what I (wanted|needed)",
+            "the loss went down nicely, thanks",
+            "(it|the run) took {a} minutes, (is that|that's) normal\\??",
+            "yes",
+            "no",
+            "(yes|yep|sure), (do it|that's fine|sounds right)",
+            "(no|nope), that's (wrong|not it)",
+        ],
+        "heldout": [
+            "appreciate it, all good now",
+            "the round chart froze halfway, any idea?",
+            "brilliant, cheers for the help",
+        ],
+    },
+    # Remarks about runs that already happened or about the dashboard: they use the domain's
+    # words and numbers ("the job with 50 rounds took forever") but ask for no new run.
+    "past_runs": {
+        "train": [
+            "(yesterday's|last week's|this morning's) {a}-(round|client) (job|run) was (really )?(slow|unstable|a mess)",
+            "(our|my) {a}-client run (last week|on monday) took (hours|all night)",
+            "the (fedprox|fedavg|krum|scaffold|qsgd) (run|job) (diverged|crashed|stalled) (yesterday|last night|again)",
+            "accuracy (dropped|plateaued|collapsed) after round {a}, (why|any idea|what happened)\\?",
+            "(why|how come) did round {a} take so long\\?",
+            "the (loss|accuracy) (plot|graph|curve) (went blank|is empty|looks weird)( after round {a})?",
+            "(the dashboard|the job page|the study page|this page) (is|looks) (broken|blank|slow)( again)?",
+            "I can't (log in|download the weights|find my job|see the charts)",
+            "(the|my) (job|run) from (yesterday|monday|last week) (reached|got|hit) {a}0 percent accuracy",
+            "(the|my) {a}-client (job|run) (finished|failed) (an hour ago|this morning|overnight)",
+            "the run with lora rank {a} (did better|did worse|was fine) than I expected",
+            "(last time|yesterday) the (dirichlet|non-iid|iid) (split|run) gave (odd|bad|great) results",
+            "(the|that) (batch size|learning rate) of {a} (was|seemed) too (big|small) last time",
+            "(who|which user) (started|deleted|cancelled) the job with {a} clients\\?",
+            "(is|was) the (download|export|cancel) button (broken|missing)\\?",
+            "the websocket (keeps disconnecting|dropped) (during|after) round {a}",
+        ],
+        "heldout": [
+            "the rounds table stopped at round {a}, weird",
+            "our earlier fedprox experiment with {a} hospitals was a letdown",
+        ],
+    },
     "unrelated": {
         "train": [
             "write (me )?a (poem|haiku|short story|song) about (the sea|love|cats|autumn|my dog)",
@@ -124,6 +177,10 @@ NEGATIVES: dict[str, dict[str, list[str]]] = {
             "how many devices can connect to my router?",
             "order {a} phones for the sales team",
             "our {a} hospitals want to share patient records, is that legal?",
+            "(our|my) model railway (needs|has) {a} loops of track",
+            "where can I buy (spare track|carriages) for a toy train\\?",
+            "(how many|which) rounds of (interviews|cards|drinks|applause) (should|do) we (do|have)\\?",
+            "(our|my) {a} clients want a discount on the next batch",
         ],
         "heldout": [
             "how long is a round of mini golf?",
