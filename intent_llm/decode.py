@@ -43,7 +43,9 @@ JOB_THRESHOLD = 0.5  # below this probability that the prompt asks for a job, re
 BARE_JOB_THRESHOLD = 0.9
 ENUM_CONFIDENCE = 0.3  # a head's answer below this is a warning, not a value
 SPAN_CONFIDENCE = 0.3
-FIXED_THRESHOLD = 0.5
+# A number that lost its field to a more confident one takes its next likeliest field above this.
+SPAN_RUNNER_UP_CONFIDENCE = 0.1
+FIXED_THRESHOLD = 0.3
 
 REFUSAL = (
     "This does not describe a federated training job, so no spec was made. "
@@ -175,8 +177,14 @@ def _read_heads(draft: _Draft, normalized: NormalizedPrompt, predictions: Predic
 
 
 def _read_numbers(draft: _Draft, predictions: Predictions) -> None:
+    """Each field takes at most one number. The most confident numbers choose first; a number
+    whose field another one already took moves to its next likeliest field ("clients=20
+    rounds=60" read as two round counts gives the 20 to num_clients) if that is likely enough."""
     best: dict[str, tuple[float, NumberSpan]] = {}
-    for span, probs in zip(predictions.spans, predictions.span_probs, strict=True):
+    order = sorted(
+        zip(predictions.spans, predictions.span_probs, strict=True), key=lambda item: -float(item[1].max())
+    )
+    for span, probs in order:
         label, probability = _best(probs, SPAN_LABELS)
         if label == NONE_LABEL:
             continue
@@ -186,15 +194,27 @@ def _read_numbers(draft: _Draft, predictions: Predictions) -> None:
                 f"unsure what '{span.text}' sets (best guess {label}, confidence {probability:.2f}); ignored it",
             )
             continue
-        if label in best:
-            kept = max(best[label], (probability, span), key=lambda item: item[0])
-            dropped = span if kept[1] is not span else best[label][1]
-            draft.warn(
-                label, f"several numbers for this field; used '{kept[1].text}', ignored '{dropped.text}'"
-            )
-            best[label] = kept
-        else:
+        if label not in best:
             best[label] = (probability, span)
+            continue
+        runner_up = next(
+            (
+                (SPAN_LABELS[index], float(probs[index]))
+                for index in np.argsort(-probs)[1:]
+                if SPAN_LABELS[index] not in best
+            ),
+            None,
+        )
+        if runner_up and runner_up[0] != NONE_LABEL and runner_up[1] >= SPAN_RUNNER_UP_CONFIDENCE:
+            best[runner_up[0]] = (runner_up[1], span)
+            draft.warn(
+                runner_up[0],
+                f"'{span.text}' looked like {label}, which '{best[label][1].text}' sets; read it as {runner_up[0]}",
+            )
+        else:
+            draft.warn(
+                label, f"several numbers for this field; used '{best[label][1].text}', ignored '{span.text}'"
+            )
     # num_clients first: a share of clients per round is counted against it.
     for name in sorted(best, key=lambda item: item != "num_clients"):
         span = best[name][1]

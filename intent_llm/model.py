@@ -1,11 +1,12 @@
 """The fine-tuned encoder: all-MiniLM-L6-v2 adapted with LoRA, with decoding heads.
 
 One forward pass reads the whole prompt. Sentence heads (each reads the mean token state plus its
-own attention-weighted summary) say which value each enum field takes, whether the prompt is a job at all and
-which fields a search must keep fixed. The span head classifies every number the
-scanner found: its representation is the mean state of the number's own tokens and
-of a few tokens either side, plus the shape of the written number (percent, fraction,
-decimal, magnitude), and it answers which field the number sets.
+own attention-weighted summary) say which value each enum field takes and whether the prompt is a
+job at all; each field a search can keep fixed has its own summary too, so a list of several pinned
+fields is read field by field. The span head classifies every number the scanner found: its
+representation is the mean state of the number's own tokens, of the two tokens either side and of
+a few tokens beyond those, plus the shape of the written number (percent, fraction, decimal,
+magnitude), and it answers which field the number sets.
 
 For inference the LoRA update is merged into the encoder's weights, so parsing costs
 one plain MiniLM forward pass.
@@ -30,8 +31,12 @@ from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
 from .numbers import NUMBER_FEATURES
 
 MAX_TOKENS = 192
-LEFT_CONTEXT = 6
-RIGHT_CONTEXT = 5
+# A number's context: the words right next to it say most ("noise mult 0.5" after "clip norm 2"),
+# so the nearest tokens have windows of their own, apart from the farther ones.
+NEAR_CONTEXT = 2
+LEFT_CONTEXT = 8
+RIGHT_CONTEXT = 6
+WINDOWS = 5  # own tokens, near left, far left, near right, far right
 HEADS = {"intent": len(INTENT_LABELS), **{name: len(labels) for name, labels in ENUM_HEADS.items()}}
 LORA_TARGETS = ["query", "key", "value", "dense"]
 
@@ -59,10 +64,10 @@ def load_encoder() -> nn.Module:
 
 @dataclass
 class Encoded:
-    """A prompt as token ids, and for each number span its own/left/right token indices."""
+    """A prompt as token ids, and for each number span the token indices of its WINDOWS."""
 
     ids: list[int]
-    windows: list[tuple[list[int], list[int], list[int]]]
+    windows: list[tuple[list[int], ...]]
     number_features: list[list[float]]
 
 
@@ -70,7 +75,7 @@ def encode(tokenizer: Tokenizer, prepared: Prepared) -> Encoded:
     encoding = tokenizer.encode(prepared.text)
     offsets = encoding.offsets
     special = set(i for i, mask in enumerate(encoding.special_tokens_mask) if mask)
-    windows = []
+    windows: list[tuple[list[int], ...]] = []
     for span in prepared.spans:
         own = [
             i
@@ -86,7 +91,9 @@ def encode(tokenizer: Tokenizer, prepared: Prepared) -> Encoded:
             ]
         else:
             left, right = [], []
-        windows.append((own, left, right))
+        near_left, far_left = left[-NEAR_CONTEXT:], left[:-NEAR_CONTEXT]
+        near_right, far_right = right[:NEAR_CONTEXT], right[NEAR_CONTEXT:]
+        windows.append((own, near_left, far_left, near_right, far_right))
     return Encoded(encoding.ids, windows, [span.features() for span in prepared.spans])
 
 
@@ -94,8 +101,8 @@ def encode(tokenizer: Tokenizer, prepared: Prepared) -> Encoded:
 class Batch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
-    # Each number span has three windows (own tokens, left, right); window w of span s is
-    # row 3s+w. `window_tokens` index the flattened (prompt, token) states, `window_rows`
+    # Each number span has WINDOWS windows (own tokens, then context); window w of span s is
+    # row WINDOWS*s+w. `window_tokens` index the flattened (prompt, token) states, `window_rows`
     # says which window each of them belongs to and `window_weights` averages them.
     window_tokens: torch.Tensor
     window_rows: torch.Tensor
@@ -126,7 +133,7 @@ def collate(encoded: list[Encoded], pad_to: int = 1) -> Batch:
                 if not indices:
                     continue  # a number truncated away, or at the very start: that window stays zero
                 tokens += [row * length + index for index in indices]
-                rows += [3 * span + part] * len(indices)
+                rows += [WINDOWS * span + part] * len(indices)
                 weights += [1.0 / len(indices)] * len(indices)
             features.append(numbers)
     return Batch(
@@ -145,14 +152,16 @@ class IntentNet(nn.Module):
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU())
-        # Each sentence head (and the fixed-fields head, last) reads its own attention-weighted
+        # Each sentence head, and each fixable field after them, reads its own attention-weighted
         # summary of the tokens besides the mean: in a prompt that sets fifteen fields, the
         # words about one field are a small part of the mean.
-        self.queries = nn.Parameter(torch.randn(len(HEADS) + 1, hidden) * 0.02)
+        self.queries = nn.Parameter(torch.randn(len(HEADS) + len(FIXABLE_FIELDS), hidden) * 0.02)
         self.heads = nn.ModuleDict({_key(name): nn.Linear(hidden, size) for name, size in HEADS.items()})
-        self.fixed = nn.Linear(hidden, len(FIXABLE_FIELDS))
+        # One logit per fixable field, each from that field's own summary.
+        self.fixed_weight = nn.Parameter(torch.randn(len(FIXABLE_FIELDS), hidden) * 0.02)
+        self.fixed_bias = nn.Parameter(torch.zeros(len(FIXABLE_FIELDS)))
         self.span_head = nn.Sequential(
-            nn.Linear(3 * hidden + NUMBER_FEATURES, 256),
+            nn.Linear(WINDOWS * hidden + NUMBER_FEATURES, 256),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(256, len(SPAN_LABELS)),
@@ -169,12 +178,12 @@ class IntentNet(nn.Module):
         attended = torch.einsum("bqt,bth->bqh", torch.softmax(scores, -1), states)
         trunk = self.trunk(self.dropout(pooled.unsqueeze(1) + attended))  # (batch, head, hidden)
         out = {name: self.heads[_key(name)](trunk[:, index]) for index, name in enumerate(HEADS)}
-        out["fixed"] = self.fixed(trunk[:, len(HEADS)])
+        out["fixed"] = (trunk[:, len(HEADS) :] * self.fixed_weight).sum(-1) + self.fixed_bias
         if batch.span_count:
             flat = states.flatten(0, 1)[batch.window_tokens] * batch.window_weights.unsqueeze(-1).to(
                 states.dtype
             )
-            windows = states.new_zeros((3 * batch.span_count, states.shape[-1])).index_add_(
+            windows = states.new_zeros((WINDOWS * batch.span_count, states.shape[-1])).index_add_(
                 0, batch.window_rows, flat
             )
             span_input = torch.cat([windows.view(batch.span_count, -1), batch.span_features], dim=-1)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 # --- strings kept as written ------------------------------------------------------------
 
 _DATA_EXTENSIONS = r"(?:csv|tsv|txt|jsonl|json|parquet)"
+_DATA_FILE = re.compile(r"\." + _DATA_EXTENSIONS + r"$", re.IGNORECASE)
 _QUOTED_PATH = re.compile(
     r"""(?P<q>["'`])(?P<path>(?:[~.]{0,2}/)[^"'`\n]+|[^"'`\n]+\.""" + _DATA_EXTENSIONS + r""")(?P=q)"""
 )
@@ -28,12 +29,18 @@ _FILE_PATH = re.compile(
 _DIR_PATH = re.compile(r"(?<![\w/:])(?P<path>(?:~|\.{1,2})?/[A-Za-z_][\w\-.]*(?:/[\w\-.]+)*/?)")
 _HF_PREFIXED = re.compile(r"\bhf\s?:\s?(?P<id>[\w\-.]+(?:/[\w\-.]+)?)", re.IGNORECASE)
 _HF_CONTEXT = re.compile(
-    r"\b(?:hugging\s?face|hf)(?:\s+hub)?(?:\s+(?:model|checkpoint|encoder))?\s+(?:model\s+)?[\"'`]?(?P<id>[\w\-.]+/[\w\-.]+|[A-Za-z][\w.]*-[\w\-.]+)",
+    r"\b(?:hugging\s?face|hf)(?:'s)?(?:\s+hub)?(?:\s+(?:model|checkpoint|encoder))?\s+(?:model\s+)?[\"'`]?(?P<id>[\w\-.]+/[\w\-.]+|[A-Za-z][\w.]*-[\w\-.]+)",
     re.IGNORECASE,
 )
 _HF_WELL_KNOWN = re.compile(
     r"(?<![\w/])(?P<id>(?:[\w\-]+/)?(?:distil)?(?:bert|roberta|albert|deberta|electra|xlm-roberta|bart|mpnet|tinybert|mobilebert|minilm|bge|e5)"
     r"(?:-[\w.]+)+)(?![\w/])",
+    re.IGNORECASE,
+)
+# A local transformers model directory named as the model ("the checkpoint at ./models/bert-tiny").
+_HF_LOCAL = re.compile(
+    r"\b(?:checkpoint|backbone|encoder|transformer|transformers model|model weights|model)\s+(?:at|in|from|under)\s+"
+    r"[\"'`]?(?P<id>(?:~|\.{1,2})?/[\w\-.]+(?:/[\w\-.]+)*)",
     re.IGNORECASE,
 )
 # The bundled encoder, however it is spelt, is the built-in "minilm" model, not an hf: id.
@@ -73,8 +80,10 @@ def extract_strings(text: str) -> ExtractedStrings:
         group = next(g for g in ("value", "bare", "keyed", "kv") if name.group(g))
         found.name = _unquote(name.group(group))
         found.regions.append(name.span(group))
-    for pattern in (_HF_PREFIXED, _HF_CONTEXT, _HF_WELL_KNOWN):
+    for pattern in (_HF_PREFIXED, _HF_LOCAL, _HF_CONTEXT, _HF_WELL_KNOWN):
         match = pattern.search(text)
+        if pattern is _HF_LOCAL and match and _DATA_FILE.search(match.group("id")):
+            continue  # "train the model on ./exports/tickets.csv": that path is the data
         if match and not _overlaps(match.span("id"), found.regions):
             model_id = match.group("id").rstrip(".,;:")
             if _BUNDLED_MINILM.match(model_id):

@@ -2,7 +2,8 @@
 
 The same number means different things in different fields: "10%" of clients per
 round is a count (10% of 100 clients = 10), "10%" top-k is a ratio (0.1), "10x"
-compression keeps a tenth. Whole-number fields refuse shares and decimals.
+compression keeps a tenth, and "0.8x the clip norm" of noise is a noise multiplier of 0.8.
+Whole-number fields refuse shares and decimals.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def span_value(
         if share is None:
             return None, f"'{span.text}' is not a fraction of the update to keep"
         return share, None
-    if span.times:
+    if span.times and field != "dp.noise_multiplier":  # "noise at 0.8x the clip" is the multiplier itself
         return None, f"'{span.text}' is a factor, not a value"
     if span.percent:
         return span.value / 100, None

@@ -123,3 +123,31 @@ def test_hpo_fixed_fields_and_default_budget():
 def test_alpha_without_dirichlet_is_dropped(scheme):
     result = run("alpha 0.3", heads={"partition.scheme": scheme}, spans=["partition.alpha"])
     assert result.spec["partition"]["alpha"] is None
+
+
+def test_noise_written_as_a_multiple_of_the_clip_norm_is_the_noise_multiplier():
+    result = run(
+        "noise at 0.8x the clip norm, clip norm 0.5",
+        spans=["dp.noise_multiplier", "dp.clip_norm"],
+    )
+    assert (result.spec["dp"]["noise_multiplier"], result.spec["dp"]["clip_norm"]) == (0.8, 0.5)
+    tenfold = run("top-k 10x", heads={"compression.method": "topk"}, spans=["compression.ratio"])
+    assert tenfold.spec["compression"]["ratio"] == 0.1  # elsewhere a factor is not a value
+
+
+def test_a_number_whose_field_is_taken_moves_to_its_next_likeliest_field():
+    prepared, preds = predictions("clients=20 rounds=60", spans=["rounds", "rounds"])
+    preds.span_probs[0] = 0.0
+    preds.span_probs[0, SPAN_LABELS.index("rounds")] = 0.55
+    preds.span_probs[0, SPAN_LABELS.index("num_clients")] = 0.4
+    preds.span_probs[0, SPAN_LABELS.index("none")] = 0.05
+    result = decode(prepared.normalized, preds)
+    assert result.spec is not None
+    assert (result.spec["num_clients"], result.spec["rounds"]) == (20, 60)
+    assert any("read it as num_clients" in message for _, message in result.warnings)
+
+
+def test_two_numbers_for_one_field_keep_the_more_confident_when_nothing_else_fits():
+    result = run("rounds 20 rounds 60", spans=[("rounds", 0.6), ("rounds", 0.9)])
+    assert result.spec["rounds"] == 60
+    assert any("several numbers" in message for _, message in result.warnings)

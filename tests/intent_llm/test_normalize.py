@@ -17,6 +17,17 @@ def test_hugging_face_ids_and_the_bundled_encoder():
     assert extract_strings("the hugging face model prajjwal1/bert-tiny").hf_model == "prajjwal1/bert-tiny"
     bundled = extract_strings("fine-tune all-MiniLM-L6-v2 on sst2")
     assert bundled.hf_model is None and bundled.bundled_minilm
+    owned = extract_strings("hugging face's huawei-noah/TinyBERT_General_4L_312D as the backbone")
+    assert owned.hf_model == "huawei-noah/TinyBERT_General_4L_312D"
+
+
+def test_a_local_model_directory_is_the_model_not_the_data():
+    local = extract_strings(
+        "use the local transformers checkpoint at ./models/bert-tiny as the backbone, sst2"
+    )
+    assert (local.hf_model, local.dataset_path) == ("./models/bert-tiny", None)
+    data = extract_strings("point the model at ./exports/complaints.csv")
+    assert (data.hf_model, data.dataset_path) == (None, "./exports/complaints.csv")
 
 
 def test_job_names():
