@@ -72,9 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config.train_examples = args.examples
     if args.epochs:
         config.epochs = args.epochs
-    scores = train(config, Path(args.out) if args.out else MODEL_DIR)
-    for report in scores.values():
-        _print_report(report)
+    for summary in train(config, Path(args.out) if args.out else MODEL_DIR):
+        _print_report(summary)
     return 0
 
 
@@ -90,23 +89,19 @@ def _print_report(summary: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .dataset import to_cases
-    from .evaluate import WRITTEN_SETS, evaluate, load_cases
-    from .generator import generate
+    from .evaluate import evaluate, load_cases, save_scores, score_all
     from .loading import MODEL_DIR, load_parser
 
     directory = Path(args.model) if args.model else MODEL_DIR
     parser = load_parser(directory)
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     seed = config["training"]["seed"] if args.seed is None else args.seed
-    sets = [
-        ("heldout", to_cases(generate(args.heldout, seed, "heldout"))),
-        *((name, load_cases(path)) for name, path in WRITTEN_SETS.items()),
-    ]
+    reports = score_all(parser.parse_json, seed, args.heldout)
+    if args.save:
+        save_scores(reports, directory / "scores.json")
     if args.cases:
-        sets.append((Path(args.cases).stem, load_cases(Path(args.cases))))
-    for name, cases in sets:
-        report = evaluate(name, cases, parser.parse_json)
+        reports.append(evaluate(Path(args.cases).stem, load_cases(Path(args.cases)), parser.parse_json))
+    for report in reports:
         _print_report(report.summary())
         if args.failures:
             for failure in report.failures:
@@ -152,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--seed", type=int, help="seed of the held-out set (default: the training seed)")
     evaluate.add_argument("--cases", help="another JSONL file of {prompt, expect} / {prompt, error} cases")
     evaluate.add_argument("--failures", action="store_true", help="print every wrong answer")
+    evaluate.add_argument(
+        "--save", action="store_true", help="write the scores to the model directory's scores.json"
+    )
     evaluate.set_defaults(handler=cmd_eval)
 
     bench = commands.add_parser("bench", help="load time, parse latency and peak memory")

@@ -23,13 +23,17 @@ BLIND = Path(__file__).parent / "data" / "handwritten_blind.jsonl"
 # Written by another author who never saw the training phrasings nor the parser's answers;
 # only fields of the contract are expected (the parser leaves extension fields at their defaults).
 PEOPLE = Path(__file__).parent / "data" / "people_blind.jsonl"
-# A second such set, written while the model of MODEL_CARD.md was training, its prompts never read.
+# A second such set by an author who saw only jobspec.md. Its failures were read while the current
+# model's training phrasings were extended, so it is no longer blind (MODEL_CARD.md).
 PEOPLE_2 = Path(__file__).parent / "data" / "people_blind_2.jsonl"
+# A third, written by an author who saw only jobspec.md while the current model trained; never tuned on.
+PEOPLE_3 = Path(__file__).parent / "data" / "people_blind_3.jsonl"
 WRITTEN_SETS = {
     "handwritten": HANDWRITTEN,
     "handwritten_blind": BLIND,
     "people_blind": PEOPLE,
     "people_blind_2": PEOPLE_2,
+    "people_blind_3": PEOPLE_3,
 }
 
 
@@ -138,3 +142,18 @@ def evaluate(name: str, cases: Iterable[Case], parse: Callable[[str], dict[str, 
         if "mentioned" in answer:
             report.mentioned_extra += len(set(answer["mentioned"]) - set(case.expect))
     return report
+
+
+def score_all(parse: Callable[[str], dict[str, Any]], seed: int, heldout_examples: int) -> list[Report]:
+    """The held-out family (generated from `seed`) and every written set, in that order."""
+    from .dataset import to_cases
+    from .generator import generate
+
+    sets = [("heldout", to_cases(generate(heldout_examples, seed, "heldout")))]
+    sets += [(name, load_cases(path)) for name, path in WRITTEN_SETS.items()]
+    return [evaluate(name, cases, parse) for name, cases in sets]
+
+
+def save_scores(reports: list[Report], path: Path) -> None:
+    scores = {report.name: report.summary() for report in reports}
+    path.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")

@@ -7,7 +7,6 @@ thread count the run reproduces the shipped model.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import warnings
@@ -19,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dataset import Sample, to_cases, to_samples
-from .evaluate import WRITTEN_SETS, evaluate, load_cases
+from .dataset import Sample, to_samples
+from .evaluate import save_scores, score_all
 from .featurize import build_corrector, domain_vocabulary
 from .fields import ENUM_HEADS
 from .generator import generate
@@ -148,8 +147,8 @@ def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet,
     return net, adapter
 
 
-def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
-    """Train the ensemble, save it to `directory`, and return its held-out scores."""
+def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, Any]]:
+    """Train the model, save it to `directory`, and return its scores on every evaluation set."""
     return_freed_tensors_to_the_os()
     random.seed(config.seed)
     np.random.seed(config.seed)
@@ -188,12 +187,7 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> dict[str, Any]:
     from .loading import load_parser
 
     parser = load_parser(directory)
-    heldout = generate(config.heldout_examples, config.seed, "heldout")
-    reports = [
-        evaluate("heldout", to_cases(heldout), parser.parse_json),
-        *(evaluate(name, load_cases(path), parser.parse_json) for name, path in WRITTEN_SETS.items()),
-    ]
-    scores = {report.name: report.summary() for report in reports}
-    (directory / "scores.json").write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    reports = score_all(parser.parse_json, config.seed, config.heldout_examples)
+    save_scores(reports, directory / "scores.json")
     _log(f"trained in {time.time() - started:.0f} s")
-    return scores
+    return [report.summary() for report in reports]
