@@ -45,7 +45,7 @@ ENUM_CONFIDENCE = 0.3  # a head's answer below this is a warning, not a value
 SPAN_CONFIDENCE = 0.3
 # A number that lost its field to a more confident one takes its next likeliest field above this.
 SPAN_RUNNER_UP_CONFIDENCE = 0.1
-FIXED_THRESHOLD = 0.3
+FIXED_THRESHOLD = 0.5
 
 REFUSAL = (
     "This does not describe a federated training job, so no spec was made. "
