@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--examples", type=int, help="training examples to generate")
     train.add_argument("--epochs", type=int)
-    train.add_argument("--threads", type=int, default=1, help="torch threads (part of what reproduces a run)")
+    train.add_argument("--threads", type=int, default=2, help="torch threads (part of what reproduces a run)")
     train.add_argument("--out", help="model directory (default: intent_llm/model)")
     train.set_defaults(handler=cmd_train)
 
