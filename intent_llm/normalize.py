@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 # --- strings kept as written ------------------------------------------------------------
 
 _DATA_EXTENSIONS = r"(?:csv|tsv|txt|jsonl|json|parquet)"
-_DATA_FILE = re.compile(r"\." + _DATA_EXTENSIONS + r"$", re.IGNORECASE)
 _QUOTED_PATH = re.compile(
     r"""(?P<q>["'`])(?P<path>(?:[~.]{0,2}/)[^"'`\n]+|[^"'`\n]+\.""" + _DATA_EXTENSIONS + r""")(?P=q)"""
 )
@@ -40,7 +39,9 @@ _HF_WELL_KNOWN = re.compile(
 # A local transformers model directory named as the model ("the checkpoint at ./models/bert-tiny").
 _HF_LOCAL = re.compile(
     r"\b(?:checkpoint|backbone|encoder|transformer|transformers model|model weights|model)\s+(?:at|in|from|under)\s+"
-    r"[\"'`]?(?P<id>(?:~|\.{1,2})?/[\w\-.]+(?:/[\w\-.]+)*)",
+    # A path ending in a data file ("point the model at ./exports/tickets.csv") is the data.
+    r"[\"'`]?(?![^\s\"'`]*\." + _DATA_EXTENSIONS + r"(?![\w/]))"
+    r"(?P<id>(?:~|\.{1,2})?/[\w\-.]+(?:/[\w\-.]+)*)",
     re.IGNORECASE,
 )
 # The bundled encoder, however it is spelt, is the built-in "minilm" model, not an hf: id.
@@ -82,8 +83,6 @@ def extract_strings(text: str) -> ExtractedStrings:
         found.regions.append(name.span(group))
     for pattern in (_HF_PREFIXED, _HF_LOCAL, _HF_CONTEXT, _HF_WELL_KNOWN):
         match = pattern.search(text)
-        if pattern is _HF_LOCAL and match and _DATA_FILE.search(match.group("id")):
-            continue  # "train the model on ./exports/tickets.csv": that path is the data
         if match and not _overlaps(match.span("id"), found.regions):
             model_id = match.group("id").rstrip(".,;:")
             if _BUNDLED_MINILM.match(model_id):
