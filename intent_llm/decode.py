@@ -158,7 +158,8 @@ def _read_heads(draft: _Draft, normalized: NormalizedPrompt, predictions: Predic
                 )
         else:
             draft.set(head, value)
-    if strings.hf_model and "model" not in draft.values:
+    # A named checkpoint is more specific than the head's guess of the built-in text encoder.
+    if strings.hf_model and draft.values.get("model") in (None, "minilm"):
         draft.set("model", "hf:" + strings.hf_model)
     if strings.bundled_minilm and "model" not in draft.values:
         draft.set("model", "minilm")

@@ -21,8 +21,11 @@ _DATA_EXTENSIONS = r"(?:csv|tsv|txt|jsonl|json|parquet)"
 _QUOTED_PATH = re.compile(
     r"""(?P<q>["'`])(?P<path>(?:[~.]{0,2}/)[^"'`\n]+|[^"'`\n]+\.""" + _DATA_EXTENSIONS + r""")(?P=q)"""
 )
+# POSIX or Windows ("C:\Users\ana\x.csv", "C:/data/x.csv") paths to a data file.
 _FILE_PATH = re.compile(
-    r"(?<![\w/@:])(?P<path>(?:~|\.{1,2})?/?(?:[\w\-.]+/)*[\w\-.]*[\w\-]\." + _DATA_EXTENSIONS + r")(?![\w/])",
+    r"(?<![\w/\\@:])(?P<path>(?:[A-Za-z]:[\\/]|~|\.{1,2})?[\\/]?(?:[\w\-.]+[\\/])*[\w\-.]*[\w\-]\."
+    + _DATA_EXTENSIONS
+    + r")(?![\w/\\])",
     re.IGNORECASE,
 )
 _DIR_PATH = re.compile(r"(?<![\w/:])(?P<path>(?:~|\.{1,2})?/[A-Za-z_][\w\-.]*(?:/[\w\-.]+)*/?)")

@@ -107,6 +107,12 @@ def test_path_means_csv_and_is_kept_verbatim():
     assert result.spec["dataset"] == "csv" and result.spec["dataset_path"] == "./Data/Heart.csv"
 
 
+def test_a_named_checkpoint_beats_a_guess_of_the_built_in_encoder():
+    prompt = "use my local transformers checkpoint in /models/tiny-roberta on ag_news"
+    result = run(prompt, heads={"model": "minilm", "dataset": "ag_news"})
+    assert result.spec["model"] == "hf:/models/tiny-roberta"
+
+
 def test_model_without_dataset_picks_a_dataset_that_takes_it():
     result = run("fine-tune minilm", heads={"model": "minilm"})
     assert result.spec["dataset"] == "sst2" and result.spec["model"] == "minilm"

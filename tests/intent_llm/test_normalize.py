@@ -12,6 +12,12 @@ def test_paths_are_kept_exactly_as_written():
     assert extract_strings("1/5 of clients and/or w/ fedavg").dataset_path is None
 
 
+def test_windows_paths_are_paths():
+    assert extract_strings("on C:/Users/ana/data/sensors.csv, mlp").dataset_path == "C:/Users/ana/data/sensors.csv"
+    assert extract_strings("use D:\\exports\\orders.csv please").dataset_path == "D:\\exports\\orders.csv"
+    assert extract_strings("model hf:org/x.csv").dataset_path is None
+
+
 def test_hugging_face_ids_and_the_bundled_encoder():
     assert extract_strings("use hf:distilbert-base-uncased on sst2").hf_model == "distilbert-base-uncased"
     assert extract_strings("the hugging face model prajjwal1/bert-tiny").hf_model == "prajjwal1/bert-tiny"
