@@ -26,14 +26,18 @@ PEOPLE = Path(__file__).parent / "data" / "people_blind.jsonl"
 # A second such set by an author who saw only jobspec.md. Its failures were read while the current
 # model's training phrasings were extended, so it is no longer blind (MODEL_CARD.md).
 PEOPLE_2 = Path(__file__).parent / "data" / "people_blind_2.jsonl"
-# A third, written by an author who saw only jobspec.md while the current model trained; never tuned on.
+# A third by such an author; its failures were read to fix the normaliser and decoder and to add
+# harder refusals, so it is no longer blind either.
 PEOPLE_3 = Path(__file__).parent / "data" / "people_blind_3.jsonl"
+# A fourth by an author who saw only jobspec.md, written while the current model trained; never tuned on.
+PEOPLE_4 = Path(__file__).parent / "data" / "people_blind_4.jsonl"
 WRITTEN_SETS = {
     "handwritten": HANDWRITTEN,
     "handwritten_blind": BLIND,
     "people_blind": PEOPLE,
     "people_blind_2": PEOPLE_2,
     "people_blind_3": PEOPLE_3,
+    "people_blind_4": PEOPLE_4,
 }
 
 

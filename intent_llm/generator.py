@@ -407,7 +407,7 @@ _VALUES: dict[str, list[Any]] = {
     "partition.alpha": [0.01, 0.05, 0.1, 0.1, 0.2, 0.3, 0.5, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0],
     "partition.shards_per_client": [1, 2, 2, 2, 3, 4, 5, 10],
     "compression.ratio": [0.001, 0.005, 0.01, 0.01, 0.02, 0.05, 0.1, 0.1, 0.2, 0.25, 0.3, 0.5],
-    "compression.bits": [1, 2, 2, 3, 4, 4, 6, 8, 12, 16],
+    "compression.bits": [1, 2, 2, 3, 4, 4, 6, 12, 16],  # 8 bits is int8
     "lora.rank": [1, 2, 4, 4, 8, 8, 16, 32, 64],
     "lora.alpha": [1, 2, 4, 8, 16, 16, 32, 32, 64, 128],
     "robust.trim_fraction": [0.05, 0.1, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4],
@@ -957,6 +957,16 @@ def positive_example(rng: random.Random, family: str) -> Example:
     )
 
 
+def _job_settings(rng: random.Random, family: str) -> str:
+    """A few of a job's settings as a user lists them, for a negative that only mentions a job."""
+    chosen: dict[str, Any] = {}
+    while not chosen:
+        chosen = sample_assignment(rng, rng.choice([0.25, 0.45, 0.6]), eval_family=family == "heldout")
+    phrases, _ = realize(rng, chosen, family)
+    joiner = rng.choice([", ", " ", " with ", " and "])
+    return joiner.join(_join(phrase)[0] for phrase in phrases)
+
+
 def _labels(chosen: dict[str, Any]) -> dict[str, str]:
     labels = {head: str(chosen.get(head, UNSET)) for head in ENUM_HEADS}
     if "name" in chosen:
@@ -964,7 +974,7 @@ def _labels(chosen: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def generate(count: int, seed: int, family: str = "train", negative_share: float = 0.15) -> list[Example]:
+def generate(count: int, seed: int, family: str = "train", negative_share: float = 0.2) -> list[Example]:
     """`count` examples of a family, identical for the same seed."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")
@@ -972,7 +982,7 @@ def generate(count: int, seed: int, family: str = "train", negative_share: float
     examples: list[Example] = []
     while len(examples) < count:
         if rng.random() < negative_share:
-            text = negative_prompt(rng, family)
+            text = negative_prompt(rng, family, lambda: _job_settings(rng, family))
             numbers = [(span.start, span.end, "none") for span in scan_numbers(text)]
             examples.append(Example(text, False, _labels({}), numbers, [], {}, family))
         else:

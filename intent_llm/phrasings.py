@@ -619,6 +619,8 @@ PATHS: Family = {
         "records/patients.csv",
         "/data/support_tickets.csv",
         "feedback.tsv",
+        "C:/Users/sam/data/claims.csv",
+        "D:\\exports\\orders.csv",
     ],
     "heldout": [
         "./exports/complaints.csv",
@@ -1447,6 +1449,11 @@ ENUM_SURFACES: dict[str, dict[str, Family]] = {
                 "look for better settings",
                 "let optuna pick the hyperparameters",
                 "a hyperparameter sweep",
+                "search for the best hyperparameters",
+                "look for the best hyperparameters",
+                "search for the best settings",
+                "find good hyperparameters for me",
+                "hunt for better hyperparameters",
             ],
             "heldout": ["let the tuner explore settings", "hyperparameter exploration"],
         },
@@ -1704,6 +1711,13 @@ COMBOS: list[tuple[str, dict[str, str], str]] = [
         "train",
     ),
     ("{compression.bits}-bit (qsgd|QSGD)", {"compression.method": "qsgd"}, "train"),
+    # Quantisation to other than 8 bits is QSGD (jobspec.md: int8 is 8 bits only).
+    (
+        "{compression.bits}-bit (quantization|quantisation|quantized updates|quantised uploads)",
+        {"compression.method": "qsgd"},
+        "train",
+    ),
+    ("quanti(z|s)e (the )?updates to {compression.bits} bits", {"compression.method": "qsgd"}, "train"),
     ("(qsgd|QSGD) (with|at|using) {compression.bits} bits", {"compression.method": "qsgd"}, "train"),
     (
         "(compress|compress updates|compression) (to|with) {compression.bits}-bit (qsgd|QSGD)",
@@ -1931,8 +1945,19 @@ FRAMES: Family = {
         "(I want|I'd like|we want) a federated (run|job) (with|using|on) ",
         "(run|train) (a )?(model|federated model|fl model) (on|with) ",
         "(benchmark|compare|test) ",
+        # A remark on an earlier run, then the order: still a job (negatives.py has the remark alone).
+        "(the last run|my last job|yesterday's run) (diverged|was too slow|did badly), so (try|run|let's try) ",
+        "that didn't work(,|;) (try|run it) again with ",
+        "(last time|before) (the )?accuracy was (bad|low)(;|,) this time (run|train|use) ",
     ],
-    "heldout": ["goal: ", "my plan: ", "what I'm after: ", "here's the setup - ", "go ahead with "],
+    "heldout": [
+        "goal: ",
+        "my plan: ",
+        "what I'm after: ",
+        "here's the setup - ",
+        "go ahead with ",
+        "the previous attempt flopped - now run ",
+    ],
 }
 SUFFIXES: Family = {
     "train": [

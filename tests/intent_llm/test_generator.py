@@ -30,6 +30,15 @@ def test_examples_cover_jobs_and_refusals(train_examples):
     assert any(len(e.expect) >= 12 for e in jobs), "long run-on prompts are generated"
 
 
+def test_some_refusals_carry_a_jobs_settings_and_numbers(train_examples):
+    """Reports on finished runs and questions mention settings; their numbers set nothing."""
+    refusals = [e for e in train_examples if not e.job]
+    with_numbers = [e for e in refusals if e.numbers]
+    assert len(with_numbers) > len(refusals) // 3
+    assert all(label == "none" for e in with_numbers for _, _, label in e.numbers)
+    assert all(not e.expect for e in refusals)
+
+
 def test_expected_specs_are_valid(train_examples):
     for example in train_examples:
         if example.job and example.expect.get("dataset") != "csv":
