@@ -13,7 +13,10 @@ def test_paths_are_kept_exactly_as_written():
 
 
 def test_windows_paths_are_paths():
-    assert extract_strings("on C:/Users/ana/data/sensors.csv, mlp").dataset_path == "C:/Users/ana/data/sensors.csv"
+    assert (
+        extract_strings("on C:/Users/ana/data/sensors.csv, mlp").dataset_path
+        == "C:/Users/ana/data/sensors.csv"
+    )
     assert extract_strings("use D:\\exports\\orders.csv please").dataset_path == "D:\\exports\\orders.csv"
     assert extract_strings("model hf:org/x.csv").dataset_path is None
 
