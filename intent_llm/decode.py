@@ -39,8 +39,13 @@ DEFAULT_DP_CLIP_NORM = 1.0
 DEFAULT_HPO_TRIALS = 20
 JOB_THRESHOLD = 0.5  # below this probability that the prompt asks for a job, refuse
 # A prompt that sets no field must be a clear request ("start a federated run"), not a reply
-# such as "thanks, that worked": without a field to go on, ask for more confidence.
+# such as "thanks, that worked": without a field to go on, ask for more confidence. Counts
+# alone are everyday English too ("book 20 rounds of golf for our 10 clients"), so a prompt
+# that sets nothing but these needs the same confidence.
 BARE_JOB_THRESHOLD = 0.9
+EVERYDAY_FIELDS = frozenset(
+    {"rounds", "num_clients", "clients_per_round", "local_epochs", "batch_size", "seed", "name"}
+)
 ENUM_CONFIDENCE = 0.3  # a head's answer below this is a warning, not a value
 SPAN_CONFIDENCE = 0.3
 # A number that lost its field to a more confident one takes its next likeliest field above this.
@@ -125,7 +130,7 @@ def decode(
     _read_numbers(draft, predictions)
     _read_fixed(draft, predictions)
     _complete(draft)
-    if not draft.mentioned and probability < BARE_JOB_THRESHOLD:
+    if draft.mentioned <= EVERYDAY_FIELDS and probability < BARE_JOB_THRESHOLD:
         return ParseResult(error=REFUSAL)
     return _validate(draft, resolve_path)
 

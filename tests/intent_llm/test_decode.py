@@ -58,6 +58,14 @@ def test_a_prompt_that_sets_no_field_needs_a_confident_job_answer():
     assert run("train on mnist", heads={"dataset": "mnist"}, job_confidence=0.8).spec is not None
 
 
+def test_counts_alone_need_a_confident_job_answer():
+    golf = "book 20 rounds of golf for our 10 clients"
+    assert run(golf, spans=["rounds", "num_clients"], job_confidence=0.8).error
+    assert run(golf, spans=["rounds", "num_clients"], job_confidence=0.95).spec is not None
+    mnist = "mnist, 20 rounds"
+    assert run(mnist, heads={"dataset": "mnist"}, spans=["rounds"], job_confidence=0.8).spec is not None
+
+
 def test_plain_non_iid_is_dirichlet_half_with_a_warning():
     result = run("non-iid please", heads={"partition.scheme": "dirichlet"})
     assert result.spec["partition"] == {"scheme": "dirichlet", "alpha": 0.5, "shards_per_client": None}
