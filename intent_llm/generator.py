@@ -974,7 +974,7 @@ def _labels(chosen: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def generate(count: int, seed: int, family: str = "train", negative_share: float = 0.2) -> list[Example]:
+def generate(count: int, seed: int, family: str = "train", negative_share: float = 0.18) -> list[Example]:
     """`count` examples of a family, identical for the same seed."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}")

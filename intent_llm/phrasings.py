@@ -1945,10 +1945,22 @@ FRAMES: Family = {
         "(I want|I'd like|we want) a federated (run|job) (with|using|on) ",
         "(run|train) (a )?(model|federated model|fl model) (on|with) ",
         "(benchmark|compare|test) ",
+        # Questions and wh-words can still be orders.
+        "what I (want|need) (is|:) ",
+        "here's what (I want|we need): ",
+        "how about ",
+        "what about (running|trying) ",
+        "would you mind (running|setting up|launching) ",
+        "is it possible to (run|train|launch) ",
+        "can we (get|try|have) (a run with )?",
         # A remark on an earlier run, then the order: still a job (negatives.py has the remark alone).
-        "(the last run|my last job|yesterday's run) (diverged|was too slow|did badly), so (try|run|let's try) ",
+        "(the|my|yesterday's) (last|previous|earlier) (run|attempt|job) (diverged|was too slow|did badly|failed)(,|;| -) (so|this time|now) (try|run|train|use|let's try) ",
         "that didn't work(,|;) (try|run it) again with ",
         "(last time|before) (the )?accuracy was (bad|low)(;|,) this time (run|train|use) ",
+        "the last one (crashed|didn't converge)(;|,) (let's|please) (try|run) ",
+        "(rerun|re-run) (it |the job |that )?(with )?",
+        "run it again (with|but with) ",
+        "same again, but with ",
     ],
     "heldout": [
         "goal: ",
@@ -1980,6 +1992,9 @@ SUFFIXES: Family = {
         " and let me know how it goes",
         ", nothing fancy",
         " :\\)",
+        ", can you do that?",
+        ", is that possible?",
+        ", could you?",
     ],
     "heldout": [" - cheers", ", ta", " when you get a chance"],
 }
