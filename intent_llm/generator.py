@@ -42,6 +42,10 @@ from .values import DEFAULT_NUM_CLIENTS, clients_from_share, span_value
 
 FAMILIES = ("train", "heldout")
 KEY_VALUE_SHARE = 0.08  # prompts written wholly as key=value pairs ("clients=20 rounds=60 lr=1e-3")
+# prompts that are nothing but a few settings, the way people type a search ("mnist fedavg",
+# "cifar10 resnet18 fedyogi 100 rounds"): no frame, no closing, the shortest wording
+TERSE_SHARE = 0.08
+SETTING_SHARE = 0.15  # numbers said as "<setting> <link> n" ("the batch size set to 64"), training only
 T = TypeVar("T")
 
 
@@ -714,10 +718,25 @@ class Realizer:
             name = chosen["name"]
             quoted = rng.choice([f'"{name}"', f"'{name}'"]) if " " in name or rng.random() < 0.5 else name
             frame = rng.choice(
-                ["call it ", "name it ", "name: ", "job name ", "name the job ", "call the run ", "name="]
+                [
+                    "call it ",
+                    "name it ",
+                    "name: ",
+                    "job name ",
+                    "name the job ",
+                    "call the run ",
+                    "name=",
+                    "call the job ",
+                    "name this job ",
+                    "call this run ",
+                    "the job is called ",
+                    "label it ",
+                ]
             )
             if frame in ("name: ", "name=") and " " in name:
                 quoted = f'"{name}"'
+            if frame in ("the job is called ", "label it "):  # only a quoted name reads back here
+                quoted = rng.choice([f'"{name}"', f"'{name}'"])
             return [Piece(frame), Piece(quoted, verbatim=True)]
         if key == "hpo.fixed":
             names = [rng.choice(P.FIELD_NAMES[field_name]) for field_name in chosen[key]]
@@ -733,6 +752,14 @@ class Realizer:
             for segment in template.render(rng):
                 out.append(Piece(joined) if isinstance(segment, Slot) else Piece(segment))
             return out
+        if (
+            self.family == "train"
+            and not self.key_value
+            and key in P.SETTING_NOUNS
+            and rng.random() < SETTING_SHARE
+        ):
+            source = f"{rng.choice(P.SETTING_NOUNS[key])} {rng.choice(P.SETTING_LINKS)}"
+            return self.template(source, chosen, key)
         table = P.NUMBER_PHRASES[
             "client_fraction" if key == "clients_per_round" and chosen[key][0] == "share" else key
         ]
@@ -754,9 +781,10 @@ def _combo_fields(source: str) -> set[str]:
 
 
 def realize(
-    rng: random.Random, chosen: dict[str, Any], family: str, key_value: bool = False
+    rng: random.Random, chosen: dict[str, Any], family: str, key_value: bool = False, terse: bool = False
 ) -> tuple[list[list[Piece]], dict[str, str]]:
-    """Phrases (lists of pieces) that together say every choice."""
+    """Phrases (lists of pieces) that together say every choice; `terse` takes the shortest
+    of three wordings for each field and adds no distracting numbers."""
     realizer = Realizer(rng, family, key_value)
     remaining = dict(chosen)
     phrases: list[list[Piece]] = []
@@ -790,8 +818,9 @@ def realize(
     if chosen.get("dataset") == "csv":
         remaining.setdefault("dataset", "csv")
     for key in list(remaining):
-        phrases.append(realizer.field_phrase(key, chosen))
-    if rng.random() < 0.15:
+        wordings = [realizer.field_phrase(key, chosen) for _ in range(3 if terse else 1)]
+        phrases.append(min(wordings, key=lambda phrase: sum(len(piece.text) for piece in phrase)))
+    if not terse and rng.random() < 0.15:
         phrases.append(realizer.template(rng.choice(P.DISTRACTORS), chosen))
     return phrases, realizer.strings
 
@@ -860,26 +889,33 @@ def add_noise(pieces: list[Piece], rng: random.Random) -> list[Piece]:
 
 
 def _assemble(
-    phrases: list[list[Piece]], rng: random.Random, family: str, key_value: bool = False
+    phrases: list[list[Piece]], rng: random.Random, family: str, key_value: bool = False, terse: bool = False
 ) -> list[Piece]:
     if rng.random() < 0.5:
         phrases.sort(key=lambda phrase: 0 if _mentions_data_or_model(phrase) else 1)
     connectors = P.CONNECTORS["train"] + (P.CONNECTORS["heldout"] * 2 if family == "heldout" else [])
     if key_value:
         connectors = [" ", " ", ", ", "; ", "\n", " | "]
+    if terse:
+        connectors = [" ", " ", ", ", ", ", " / ", "; ", " + "]
     style = rng.choice(connectors)
     pieces: list[Piece] = []
     frame_pool = P.FRAMES["heldout"] if family == "heldout" and rng.random() < 0.5 else P.FRAMES["train"]
-    pieces.append(
-        Piece("".join(s for s in compile_template(rng.choice(frame_pool)).render(rng) if isinstance(s, str)))
-    )
+    if not terse:
+        pieces.append(
+            Piece(
+                "".join(s for s in compile_template(rng.choice(frame_pool)).render(rng) if isinstance(s, str))
+            )
+        )
     for index, phrase in enumerate(phrases):
         if index:
             connector = style if rng.random() < 0.7 else rng.choice(connectors)
             pieces.append(Piece(connector))
-            if rng.random() < 0.06:
+            if not terse and rng.random() < 0.06:
                 pieces.append(Piece(rng.choice(P.FILLERS) + " "))
         pieces.extend(phrase)
+    if terse:
+        return pieces
     suffix_pool = P.SUFFIXES["heldout"] if family == "heldout" and rng.random() < 0.3 else P.SUFFIXES["train"]
     pieces.append(
         Piece("".join(s for s in compile_template(rng.choice(suffix_pool)).render(rng) if isinstance(s, str)))
@@ -921,9 +957,7 @@ _EMPTY_JOBS = [
 
 
 def _acceptable(chosen: dict[str, Any]) -> bool:
-    """Whether JobSpec takes the request (a CSV's columns are unknown, so CSV jobs pass)."""
-    if chosen.get("dataset") == "csv":
-        return True
+    """Whether JobSpec takes the request (a CSV job is checked against a placeholder path)."""
     expect = expected_values(chosen, {"hf": "bert-base-uncased", "path": "data.csv"})
     try:
         JobSpec.model_validate(nest_fields(expect))
@@ -933,7 +967,10 @@ def _acceptable(chosen: dict[str, Any]) -> bool:
 
 
 def positive_example(rng: random.Random, family: str) -> Example:
-    verbosity = rng.choice([0.25, 0.45, 0.6, 0.8, 1.0, 1.0, 1.4, 2.0, 3.0])
+    terse = rng.random() < TERSE_SHARE
+    verbosity = rng.choice(
+        [0.25, 0.45, 0.6, 0.8, 1.0] if terse else [0.25, 0.45, 0.6, 0.8, 1.0, 1.0, 1.4, 2.0, 3.0]
+    )
     chosen = sample_assignment(rng, verbosity, eval_family=family == "heldout")
     while not _acceptable(chosen):
         chosen = sample_assignment(rng, verbosity, eval_family=family == "heldout")
@@ -942,9 +979,9 @@ def positive_example(rng: random.Random, family: str) -> Example:
         pieces = add_noise([Piece(prompt)], rng)
         text, numbers = _join(pieces)
         return Example(text, True, _labels({}), numbers, [], {}, family)
-    key_value = rng.random() < KEY_VALUE_SHARE
-    phrases, strings = realize(rng, chosen, family, key_value)
-    pieces = add_noise(_assemble(phrases, rng, family, key_value), rng)
+    key_value = not terse and rng.random() < KEY_VALUE_SHARE
+    phrases, strings = realize(rng, chosen, family, key_value, terse)
+    pieces = add_noise(_assemble(phrases, rng, family, key_value, terse), rng)
     text, numbers = _join(pieces)
     return Example(
         prompt=text,

@@ -348,6 +348,12 @@ NEGATIVES: dict[str, dict[str, list[str]]] = {
             "the median aggregation run was 2x slower than fedavg, is that expected",
             "looks like the 1000 client simulation finished, took 9 hours 12 minutes",
             "great, job #31 finally completed all 75 rounds without the server timing out",
+            "fedprox at mu 0.01 or scaffold for 50 clients on non-iid cifar10, any advice?",
+            "8-bit qsgd or top-k at 1% for resnet18 over a slow uplink, opinions?",
+            "lr 0.01 or 0.001 for adam on fashion mnist with 20 clients? what would you pick",
+            "batch 32 vs 128 on digits with 10 clients and 5 local epochs, your take?",
+            "krum vs median with 100 clients of which 10 are byzantine, which would you trust?",
+            "minilm with lora rank 4 or a full fine-tune of tinybert for ag_news, what do you think?",
         ],
         "heldout": [
             "adamw with weight decay 0.01 vs plain sgd at lr 0.05 for federated cifar10, thoughts?",

@@ -30,6 +30,29 @@ def test_examples_cover_jobs_and_refusals(train_examples):
     assert any(len(e.expect) >= 12 for e in jobs), "long run-on prompts are generated"
 
 
+def test_some_jobs_are_bare_lists_of_settings(train_examples):
+    """People type "cifar10 resnet18 fedyogi 100 rounds": a job with no frame around it."""
+    bare_lists = [e for e in train_examples if e.job and len(e.expect) >= 2 and len(e.prompt.split()) <= 8]
+    assert len(bare_lists) >= 5
+
+
+def test_settings_are_also_named_then_given_a_value():
+    """ "<setting> set to n" is drawn for many fields, so the link words point at no field."""
+    prompts = [e.prompt.lower() for e in generate(1500, seed=3, family="train") if e.job]
+    linked = [p for p in prompts if " set to " in p]
+    assert (
+        len(
+            {
+                noun
+                for noun in ("batch size", "learning rate", "rounds", "seed", "rank")
+                for p in linked
+                if noun in p
+            }
+        )
+        >= 4
+    )
+
+
 def test_some_refusals_carry_a_jobs_settings_and_numbers(train_examples):
     """Reports on finished runs and questions mention settings; their numbers set nothing."""
     refusals = [e for e in train_examples if not e.job]
@@ -41,7 +64,7 @@ def test_some_refusals_carry_a_jobs_settings_and_numbers(train_examples):
 
 def test_expected_specs_are_valid(train_examples):
     for example in train_examples:
-        if example.job and example.expect.get("dataset") != "csv":
+        if example.job:
             JobSpec.model_validate(nest_fields(example.expect))
 
 
