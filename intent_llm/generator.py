@@ -758,7 +758,12 @@ class Realizer:
             and key in P.SETTING_NOUNS
             and rng.random() < SETTING_SHARE
         ):
-            source = f"{rng.choice(P.SETTING_NOUNS[key])} {rng.choice(P.SETTING_LINKS)}"
+            noun = rng.choice(P.SETTING_NOUNS[key])
+            if rng.random() < 0.5:
+                source = f"{noun} {rng.choice(P.SETTING_LINKS)}"
+            else:
+                bare_noun = re.sub(r"^\((the|my \|our) \)\?", "", noun)
+                source = f"{rng.choice(P.SETTING_LINKS_VALUE_FIRST)} {bare_noun}"
             return self.template(source, chosen, key)
         table = P.NUMBER_PHRASES[
             "client_fraction" if key == "clients_per_round" and chosen[key][0] == "share" else key

@@ -1844,7 +1844,7 @@ COMBOS: list[tuple[str, dict[str, str], str]] = [
 ]
 
 # A setting named and then given a value with a generic link ("the batch size set to 64",
-# "server lr should be 0.5"). Drawn for every numeric field alike, so the model learns to
+# "server lr should be 0.5"), or the value first. Drawn for every numeric field alike, so the model learns to
 # bind a number to the setting named before it rather than to the link words: with "set
 # to" seen mostly after mu and lora alpha, "learning rate set to 0.5" was read as mu.
 SETTING_NOUNS: dict[str, list[str]] = {
@@ -1919,6 +1919,18 @@ SETTING_LINKS = [
     "(set|put) (to|at) {n}",
     "-> {n}",
     "of around {n}",
+]
+# The same the other way round: the value first ("2e-3 for the learning rate"); the noun
+# follows without its article.
+SETTING_LINKS_VALUE_FIRST = [
+    "{n} for the",
+    "{n} is the",
+    "{n} should be the",
+    "use {n} for the",
+    "{n} will be (the|our)",
+    "{n} as (my|our)",
+    "{n} goes to the",
+    "{n} for",
 ]
 
 # Field names as a user says them, for "keep X fixed" in a search.
