@@ -893,6 +893,11 @@ def add_noise(pieces: list[Piece], rng: random.Random) -> list[Piece]:
 # --- whole examples -------------------------------------------------------------------------
 
 
+def _render_text(source: str, rng: random.Random) -> str:
+    """A template without slots (a frame or a closing), rendered to text."""
+    return "".join(segment for segment in compile_template(source).render(rng) if isinstance(segment, str))
+
+
 def _assemble(
     phrases: list[list[Piece]], rng: random.Random, family: str, key_value: bool = False, terse: bool = False
 ) -> list[Piece]:
@@ -907,11 +912,7 @@ def _assemble(
     pieces: list[Piece] = []
     frame_pool = P.FRAMES["heldout"] if family == "heldout" and rng.random() < 0.5 else P.FRAMES["train"]
     if not terse:
-        pieces.append(
-            Piece(
-                "".join(s for s in compile_template(rng.choice(frame_pool)).render(rng) if isinstance(s, str))
-            )
-        )
+        pieces.append(Piece(_render_text(rng.choice(frame_pool), rng)))
     for index, phrase in enumerate(phrases):
         if index:
             connector = style if rng.random() < 0.7 else rng.choice(connectors)
@@ -922,9 +923,7 @@ def _assemble(
     if terse:
         return pieces
     suffix_pool = P.SUFFIXES["heldout"] if family == "heldout" and rng.random() < 0.3 else P.SUFFIXES["train"]
-    pieces.append(
-        Piece("".join(s for s in compile_template(rng.choice(suffix_pool)).render(rng) if isinstance(s, str)))
-    )
+    pieces.append(Piece(_render_text(rng.choice(suffix_pool), rng)))
     return pieces
 
 
