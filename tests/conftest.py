@@ -22,6 +22,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.db import connection
 
 from orchestrator import services, tasks
 from webui.test_settings import TEST_FILES_DIR
@@ -145,6 +146,39 @@ def live_server_url(clean_services: None, tmp_path_factory: pytest.TempPathFacto
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)
+
+
+# Other processes on the test database: a transactional test's flush TRUNCATEs every table,
+# and a worker or server still inside a transaction then deadlocks with it, leaving the
+# rows behind for the next test. The flush waits for them; one that never ends is named.
+OTHERS_IN_A_TRANSACTION = """
+    SELECT pid, application_name, state, left(query, 300) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL
+"""
+QUIET_DATABASE_TIMEOUT_S = 60
+
+
+@pytest.fixture(autouse=True)
+def quiet_database_before_flush(request: pytest.FixtureRequest) -> Iterator[None]:
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    # Requested here so that this teardown runs before pytest-django's flush.
+    request.getfixturevalue("_django_db_helper")
+    yield
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + QUIET_DATABASE_TIMEOUT_S
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(OTHERS_IN_A_TRANSACTION)
+            others = cursor.fetchall()
+        if not others:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"other connections stayed inside a transaction: {others}")
+        time.sleep(0.1)
 
 
 @pytest.fixture
