@@ -2,7 +2,7 @@
 
 python -m intent_llm parse "PROMPT"          one JSON object; exit 2 if refused
 python -m intent_llm parse --jsonl FILE      one JSON object per line, exit 0
-python -m intent_llm train [--seed 0]        reproduce intent_llm/model/ and print scores
+python -m intent_llm train [--seed 0]        reproduce intent_llm/model/ and print its scores
 python -m intent_llm eval                    per-field accuracy, exact match, refusals
 python -m intent_llm bench                   load time, latency, peak memory
 """
@@ -67,7 +67,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import MODEL_DIR, TrainConfig, train
 
-    config = TrainConfig(seed=args.seed, threads=args.threads)
+    config = TrainConfig(seed=args.seed, members=args.members, threads=args.threads)
     if args.examples:
         config.train_examples = args.examples
     if args.epochs:
@@ -93,7 +93,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .loading import MODEL_DIR, load_parser
 
     directory = Path(args.model) if args.model else MODEL_DIR
-    parser = load_parser(directory)
+    parser = load_parser(directory, args.members)
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     seed = config["training"]["seed"] if args.seed is None else args.seed
     reports = score_all(parser.parse_json, seed, args.heldout)
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     parse.set_defaults(handler=cmd_parse)
 
     train = commands.add_parser("train", help="generate the data set and fine-tune the model")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0, help="member k trains with seed + k")
+    train.add_argument("--members", type=int, default=1, help="models to train and average")
     train.add_argument("--examples", type=int, help="training examples to generate")
     train.add_argument("--epochs", type=int)
     train.add_argument("--threads", type=int, default=2, help="torch threads (part of what reproduces a run)")
@@ -143,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         "eval", help="accuracy on the held-out family and the hand-written prompts"
     )
     evaluate.add_argument("--model", help="model directory (default: intent_llm/model)")
+    evaluate.add_argument(
+        "--members", nargs="+", metavar="NAME", help="average only these members (default: all)"
+    )
     evaluate.add_argument("--heldout", type=int, default=1000, help="held-out examples to generate")
     evaluate.add_argument("--seed", type=int, help="seed of the held-out set (default: the training seed)")
     evaluate.add_argument("--cases", help="another JSONL file of {prompt, expect} / {prompt, error} cases")

@@ -19,13 +19,16 @@ from .parser import IntentParser
 MODEL_DIR = Path(__file__).parent / "model"
 
 
-def load_parser(directory: Path = MODEL_DIR) -> IntentParser:
-    """The fine-tuned encoder (LoRA merged into its weights) and its heads."""
+def load_parser(directory: Path = MODEL_DIR, members: list[str] | None = None) -> IntentParser:
+    """The fine-tuned ensemble (each member's LoRA merged into its weights, and its heads);
+    `members` picks some of them by name, to score them alone."""
     if not (directory / "config.json").exists():
         raise FileNotFoundError(f"no trained intent model in {directory}: run `python -m intent_llm train`")
     torch.set_num_threads(int(os.environ.get("INTENT_THREADS", "1")))
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-    return IntentParser(build_corrector(config["domain_vocabulary"]), NeuralPredictor.load(directory))
+    return IntentParser(
+        build_corrector(config["domain_vocabulary"]), NeuralPredictor.load(directory, members)
+    )
 
 
 class PromptParser(Protocol):

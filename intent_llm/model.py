@@ -8,12 +8,16 @@ representation is the mean state of the number's own tokens, of the two tokens e
 a few tokens beyond those, plus the shape of the written number (percent, fraction, decimal,
 magnitude), and it answers which field the number sets.
 
-For inference the LoRA update is merged into the encoder's weights, so parsing costs
-one plain MiniLM forward pass.
+The shipped model is an ensemble: the same data and settings trained with different seeds,
+each member in its own folder, their head probabilities averaged before decoding. Members
+disagree most where one run guessed, so the average reads unseen wording better than any
+one of them. For inference each member's LoRA update is merged into a copy of the encoder's
+weights, so parsing costs one plain MiniLM forward pass per member.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from dataclasses import dataclass
@@ -203,9 +207,8 @@ def lora_config(rank: int, alpha: int, dropout: float = 0.05) -> Any:
     return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS)
 
 
-def save_artifacts(
-    directory: Path, net: IntentNet, adapter: dict[str, torch.Tensor], config: dict[str, Any]
-) -> None:
+def save_member(directory: Path, net: IntentNet, adapter: dict[str, torch.Tensor]) -> None:
+    """One member's trained weights: its LoRA adapter and its heads."""
     directory.mkdir(parents=True, exist_ok=True)
     save_file(
         {k: v.detach().contiguous().cpu() for k, v in adapter.items()}, str(directory / "adapter.safetensors")
@@ -214,43 +217,60 @@ def save_artifacts(
         {k: v.detach().contiguous().cpu() for k, v in net.head_state().items()},
         str(directory / "heads.safetensors"),
     )
-    (directory / "config.json").write_text(
-        json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
+
+
+def load_member(directory: Path, encoder: nn.Module, rank: int, alpha: int) -> IntentNet:
+    """A member: its LoRA merged into a copy of `encoder`, and its heads."""
+    from peft import get_peft_model, set_peft_model_state_dict
+
+    with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
+        warnings.simplefilter("ignore", FutureWarning)
+        peft_model = get_peft_model(copy.deepcopy(encoder), lora_config(rank, alpha, 0.0))
+    set_peft_model_state_dict(peft_model, load_file(str(directory / "adapter.safetensors")))
+    net = IntentNet(peft_model.merge_and_unload())
+    missing, unexpected = net.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
+    if unexpected or any(not name.startswith("encoder.") for name in missing):
+        raise RuntimeError(f"heads do not match the model: missing {missing}, unexpected {unexpected}")
+    return net.eval()
+
+
+def average_outputs(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The members' probabilities, averaged key by key."""
+    return {key: np.mean([output[key] for output in outputs], axis=0) for key in outputs[0]}
 
 
 class NeuralPredictor:
-    """The merged encoder and heads, ready to read prompts (batch of one, no gradients)."""
+    """The members, ready to read prompts (batch of one, no gradients).
 
-    def __init__(self, net: IntentNet, tokenizer: Tokenizer) -> None:
-        self.net = net.eval()
+    `directory/config.json` names the members (folders beside it) and their LoRA settings.
+    """
+
+    def __init__(self, nets: list[IntentNet], tokenizer: Tokenizer) -> None:
+        self.nets = [net.eval() for net in nets]
         self.tokenizer = tokenizer
 
     @classmethod
-    def load(cls, directory: Path) -> NeuralPredictor:
-        from peft import get_peft_model, set_peft_model_state_dict
-
+    def load(cls, directory: Path, members: list[str] | None = None) -> NeuralPredictor:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        encoder = load_encoder()
-        with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
-            warnings.simplefilter("ignore", FutureWarning)
-            peft_model = get_peft_model(
-                encoder, lora_config(config["lora"]["rank"], config["lora"]["alpha"], 0.0)
+        names = members or list(config["members"])
+        unknown = sorted(set(names) - set(config["members"]))
+        if unknown:
+            raise ValueError(
+                f"no member {', '.join(unknown)} in {directory}: it has {', '.join(config['members'])}"
             )
-        set_peft_model_state_dict(peft_model, load_file(str(directory / "adapter.safetensors")))
-        merged = peft_model.merge_and_unload()
-        net = IntentNet(merged)
-        missing, unexpected = net.load_state_dict(
-            load_file(str(directory / "heads.safetensors")), strict=False
-        )
-        if unexpected or any(not name.startswith("encoder.") for name in missing):
-            raise RuntimeError(f"heads do not match the model: missing {missing}, unexpected {unexpected}")
-        return cls(net, load_tokenizer())
+        encoder = load_encoder()  # read once; each member merges its LoRA into a copy
+        rank, alpha = config["lora"]["rank"], config["lora"]["alpha"]
+        nets = [load_member(directory / name, encoder, rank, alpha) for name in names]
+        return cls(nets, load_tokenizer())
 
     @torch.inference_mode()
     def predict(self, prepared: Prepared) -> dict[str, np.ndarray]:
-        out = self.net(collate([encode(self.tokenizer, prepared)]))
-        result = {name: torch.softmax(out[name][0], -1).numpy() for name in HEADS}
-        result["fixed"] = torch.sigmoid(out["fixed"][0]).numpy()
-        result["spans"] = torch.softmax(out["spans"], -1).numpy()
-        return result
+        batch = collate([encode(self.tokenizer, prepared)])
+        return average_outputs([_probabilities(net(batch)) for net in self.nets])
+
+
+def _probabilities(out: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    result = {name: torch.softmax(out[name][0], -1).numpy() for name in HEADS}
+    result["fixed"] = torch.sigmoid(out["fixed"][0]).numpy()
+    result["spans"] = torch.softmax(out["spans"], -1).numpy()
+    return result

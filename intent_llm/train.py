@@ -1,12 +1,15 @@
 """`python -m intent_llm train`: generate the data, fine-tune, save, evaluate.
 
-Everything follows from the seed: the generated examples, the LoRA and head
-initialisation, dropout and batch order. With the same seed, package versions and
-thread count the run reproduces the shipped model.
+The model is an ensemble of `members` runs that differ only in their seed: member k uses
+seed + k for everything that is random (the generated examples, the LoRA and head
+initialisation, dropout and batch order), so member 0 is the run a single-model training
+with that seed gives. With the same seed, member count, package versions and thread count
+the command reproduces the shipped model.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import warnings
@@ -33,8 +36,9 @@ from .model import (
     load_encoder,
     load_tokenizer,
     lora_config,
-    save_artifacts,
+    save_member,
 )
+from .normalize import SpellingCorrector
 
 MODEL_DIR = Path(__file__).parent / "model"
 
@@ -42,6 +46,7 @@ MODEL_DIR = Path(__file__).parent / "model"
 @dataclass
 class TrainConfig:
     seed: int = 0
+    members: int = 1  # trained with seeds seed, seed + 1, ...; their probabilities are averaged
     train_examples: int = 18000
     heldout_examples: int = 1000
     epochs: int = 3
@@ -86,10 +91,12 @@ def _targets(samples: list[Sample]) -> dict[str, torch.Tensor]:
     return targets
 
 
-def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet, dict[str, torch.Tensor]]:
+def train_neural(
+    samples: list[Sample], config: TrainConfig, seed: int
+) -> tuple[IntentNet, dict[str, torch.Tensor]]:
     from peft import get_peft_model, get_peft_model_state_dict
 
-    torch.manual_seed(config.seed)
+    torch.manual_seed(seed)
     tokenizer = load_tokenizer()
     encoded = [encode(tokenizer, sample.prepared) for sample in samples]
     with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
@@ -102,7 +109,7 @@ def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet,
         [{"params": lora_params, "lr": config.lr_lora}, {"params": head_params, "lr": config.lr_heads}],
         weight_decay=0.01,
     )
-    rng = random.Random(config.seed)
+    rng = random.Random(seed)
     steps_per_epoch = -(-len(samples) // config.batch_size)
     total = steps_per_epoch * config.epochs if not config.max_steps else config.max_steps
     warmup = max(1, int(total * config.warmup))
@@ -147,27 +154,42 @@ def train_neural(samples: list[Sample], config: TrainConfig) -> tuple[IntentNet,
     return net, adapter
 
 
-def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, Any]]:
-    """Train the model, save it to `directory`, and return its scores on every evaluation set."""
-    return_freed_tensors_to_the_os()
-    random.seed(config.seed)
-    np.random.seed(config.seed)
-    torch.manual_seed(config.seed)
-    torch.set_num_threads(config.threads)
+def member_name(seed: int) -> str:
+    return f"seed-{seed}"
+
+
+def train_member(
+    config: TrainConfig, seed: int, corrector: SpellingCorrector, directory: Path
+) -> dict[str, int]:
+    """Generate one member's data, fine-tune it and save it to `directory`."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
     started = time.time()
-    domain = domain_vocabulary()
-    corrector = build_corrector(domain)
-    _log(f"generating {config.train_examples} training examples (seed {config.seed})")
-    examples = generate(config.train_examples, config.seed, "train")
+    _log(f"member {directory.name}: generating {config.train_examples} training examples (seed {seed})")
+    examples = generate(config.train_examples, seed, "train")
     samples, dropped = to_samples(examples, corrector)
     _log(
         f"  {len(samples)} samples ({dropped} dropped: numbers not read back) in {time.time() - started:.0f} s"
     )
-
     _log(f"fine-tuning MiniLM + LoRA (r={config.lora_rank}) for {config.epochs} epochs")
-    net, adapter = train_neural(samples, config)
+    net, adapter = train_neural(samples, config, seed)
+    save_member(directory, net, adapter)
     _log(f"  done at {time.time() - started:.0f} s")
+    return {"samples": len(samples), "dropped": dropped, "seconds": round(time.time() - started)}
 
+
+def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, Any]]:
+    """Train every member, save the model to `directory`, and return its scores on every evaluation set."""
+    return_freed_tensors_to_the_os()
+    torch.set_num_threads(config.threads)
+    started = time.time()
+    domain = domain_vocabulary()
+    corrector = build_corrector(domain)
+    members = {}
+    for seed in range(config.seed, config.seed + config.members):
+        members[member_name(seed)] = train_member(config, seed, corrector, directory / member_name(seed))
+        return_freed_tensors_to_the_os()
     config_json = {
         "lora": {
             "rank": config.lora_rank,
@@ -175,14 +197,12 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
             "targets": list(lora_config(1, 1).target_modules),
         },
         "domain_vocabulary": domain,
-        "training": {
-            **asdict(config),
-            "samples": len(samples),
-            "dropped": dropped,
-            "seconds": round(time.time() - started),
-        },
+        "members": members,
+        "training": {**asdict(config), "seconds": round(time.time() - started)},
     }
-    save_artifacts(directory, net, adapter, config_json)
+    (directory / "config.json").write_text(
+        json.dumps(config_json, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
 
     from .loading import load_parser
 
