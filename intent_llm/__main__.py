@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     train = commands.add_parser("train", help="generate the data set and fine-tune the model")
     train.add_argument("--seed", type=int, default=0, help="member k trains with seed + k")
-    train.add_argument("--members", type=int, default=1, help="models to train and average")
+    train.add_argument("--members", type=int, default=2, help="models to train and average")
     train.add_argument("--examples", type=int, help="training examples to generate")
     train.add_argument("--epochs", type=int)
     train.add_argument("--threads", type=int, default=2, help="torch threads (part of what reproduces a run)")

@@ -46,7 +46,7 @@ MODEL_DIR = Path(__file__).parent / "model"
 @dataclass
 class TrainConfig:
     seed: int = 0
-    members: int = 1  # trained with seeds seed, seed + 1, ...; their probabilities are averaged
+    members: int = 2  # trained with seeds seed, seed + 1, ...; their probabilities are averaged
     train_examples: int = 18000
     heldout_examples: int = 1000
     epochs: int = 3
@@ -194,7 +194,7 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
         "lora": {
             "rank": config.lora_rank,
             "alpha": config.lora_alpha,
-            "targets": list(lora_config(1, 1).target_modules),
+            "targets": sorted(lora_config(1, 1).target_modules),
         },
         "domain_vocabulary": domain,
         "members": members,
