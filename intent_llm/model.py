@@ -242,7 +242,7 @@ def average_outputs(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarra
 class NeuralPredictor:
     """The members, ready to read prompts (batch of one, no gradients).
 
-    `directory/config.json` names the members (folders beside it) and their LoRA settings.
+    `directory/config.json` names the members (folders in `directory`) and their LoRA settings.
     """
 
     def __init__(self, nets: list[IntentNet], tokenizer: Tokenizer) -> None:
