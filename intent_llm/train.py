@@ -162,9 +162,8 @@ def train_member(
     config: TrainConfig, seed: int, corrector: SpellingCorrector, directory: Path
 ) -> dict[str, int]:
     """Generate one member's data, fine-tune it and save it to `directory`."""
-    random.seed(seed)
+    random.seed(seed)  # torch is seeded by train_neural
     np.random.seed(seed)
-    torch.manual_seed(seed)
     started = time.time()
     _log(f"member {directory.name}: generating {config.train_examples} training examples (seed {seed})")
     examples = generate(config.train_examples, seed, "train")
