@@ -220,12 +220,12 @@ def save_member(directory: Path, net: IntentNet, adapter: dict[str, torch.Tensor
 
 
 def load_member(directory: Path, encoder: nn.Module, rank: int, alpha: int) -> IntentNet:
-    """A member: its LoRA merged into a copy of `encoder`, and its heads."""
+    """A member: its LoRA merged into `encoder` (changed in place), and its heads."""
     from peft import get_peft_model, set_peft_model_state_dict
 
     with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
         warnings.simplefilter("ignore", FutureWarning)
-        peft_model = get_peft_model(copy.deepcopy(encoder), lora_config(rank, alpha, 0.0))
+        peft_model = get_peft_model(encoder, lora_config(rank, alpha, 0.0))
     set_peft_model_state_dict(peft_model, load_file(str(directory / "adapter.safetensors")))
     net = IntentNet(peft_model.merge_and_unload())
     missing, unexpected = net.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
@@ -258,9 +258,13 @@ class NeuralPredictor:
             raise ValueError(
                 f"no member {', '.join(unknown)} in {directory}: it has {', '.join(config['members'])}"
             )
-        encoder = load_encoder()  # read once; each member merges its LoRA into a copy
+        encoder = load_encoder()  # read once; each further member merges its LoRA into a copy
+        encoders = [encoder] + [copy.deepcopy(encoder) for _ in names[1:]]
         rank, alpha = config["lora"]["rank"], config["lora"]["alpha"]
-        nets = [load_member(directory / name, encoder, rank, alpha) for name in names]
+        nets = [
+            load_member(directory / name, base, rank, alpha)
+            for name, base in zip(names, encoders, strict=True)
+        ]
         return cls(nets, load_tokenizer())
 
     @torch.inference_mode()
