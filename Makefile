@@ -17,4 +17,4 @@ format:
 	.venv/bin/ruff format .
 
 docs:
-	.venv/bin/python -m orchestrator.spec_reference > docs/jobspec.md
+	.venv/bin/python -m jobspec.reference > docs/jobspec.md

@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from orchestrator.fl.spec import JobSpec, flatten, spec_field_names
+from jobspec import JobSpec, flatten, spec_field_names
 
 from .decode import EMPTY, ParseResult, PathResolver, validate_values
 from .fields import ENUM_HEADS, NUMBER_FIELDS

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import DATASETS, JobSpec, compatible_models, spec_errors
+from jobspec import DATASETS, JobSpec, compatible_models, spec_errors
 
 from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, NONE_LABEL, OTHER, SPAN_LABELS, UNSET
 from .normalize import NormalizedPrompt

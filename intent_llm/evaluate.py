@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.fl.spec import flatten
+from jobspec import flatten
 
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
 # Written before the first model was evaluated and never used to tune it: an honest estimate.

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from orchestrator.fl.spec import BUILTIN_MODELS, JobSpec, spec_field_names
+from jobspec import BUILTIN_MODELS, JobSpec, spec_field_names
 
 UNSET = "unset"
 OTHER = "other"  # a data set or algorithm Flotilla does not have ("imagenet", "fednova")

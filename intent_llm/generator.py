@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 from . import phrasings as P
 from .decode import (

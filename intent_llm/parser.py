@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from orchestrator.fl.spec import flatten, spec_field_names
+from jobspec import flatten, spec_field_names
 
 from .decode import EMPTY, ParseResult, PathResolver, Predictions, decode, validate_values
 from .featurize import Prepared, prepare

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 from .fields import INT_FIELDS
 from .numbers import NumberSpan

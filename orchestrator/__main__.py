@@ -11,10 +11,11 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from jobspec import JobSpec, format_spec_errors, spec_errors
+
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.simulation import InProcessJob
-from .fl.spec import JobSpec, format_spec_errors, spec_errors
 from .fl.text import ModelUnavailable
 from .hpo.cli import add_hpo_arguments, command_hpo
 

@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from jobspec import JobSpec
+
 from .fl.engine import runtime_for
 from .fl.partition import label_skew
 from .fl.simulation import InProcessJob
-from .fl.spec import JobSpec
 
 BASE: dict[str, Any] = {
     "dataset": "digits",

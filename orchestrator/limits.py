@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .fl.spec import JobSpec, format_spec_errors
+from jobspec import JobSpec, format_spec_errors
 
 UPLOADS_DIRNAME = "uploads"
 

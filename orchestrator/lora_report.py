@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from jobspec import JobSpec
+
 from .fl.data import DatasetUnavailable
 from .fl.engine import evaluate_weights, runtime_for
 from .fl.simulation import InProcessJob
-from .fl.spec import JobSpec
 from .fl.text import full_model_upload_bytes
 from .fl.text_data import MOVIE_REVIEWS_CSV, ensure_movie_reviews_csv
 

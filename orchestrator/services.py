@@ -31,13 +31,14 @@ from django.utils import timezone
 from pydantic import ValidationError
 from rest_framework.authtoken.models import Token
 
+from jobspec import JobSpec, spec_errors
+
 from . import artifacts
 from .events import publish_round_completed, publish_status_changed
 from .fl import engine
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.records import ClientReport, FitIns
-from .fl.spec import JobSpec, spec_errors
 from .fl.text import ModelUnavailable, hf_model_location_error
 from .limits import SpecRejected, admission_errors, dataset_path_resolve, user_data_dir
 from .models import ClientUpdate, Job, MetricPoint, Round

@@ -18,8 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from jobspec import JobSpec
 from orchestrator import selectors, services
-from orchestrator.fl.spec import JobSpec
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
 

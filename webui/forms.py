@@ -1,7 +1,7 @@
 """Forms: the new-job form, generated from the JobSpec model, and the CSV upload.
 
 The job form never declares a spec field itself. `spec_form()` walks the JSON
-schema of `JobSpec` (`orchestrator.spec_schema`: enums become selects, numbers
+schema of `JobSpec` (`jobspec.schema`: enums become selects, numbers
 number inputs, booleans checkboxes, lists comma-separated text) so a field added
 to the spec appears here, in its group, with its default. Validation is pydantic's: `job_create`
 returns field-named errors that `spec_form(errors=...)` shows at the field.
@@ -22,9 +22,9 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from orchestrator.fl.spec import BUILTIN_MODELS, JobSpec, flatten
+from jobspec import BUILTIN_MODELS, JobSpec, flatten
+from jobspec.schema import SpecLeaf, spec_leaves
 from orchestrator.hpo.space import SEARCHED_FIELDS
-from orchestrator.spec_schema import SpecLeaf, spec_leaves
 
 # Which group each top-level spec field belongs to, in display order. A field the
 # spec gains later and that is not listed here appears under "Other settings".

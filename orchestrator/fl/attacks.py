@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .spec import JobSpec
+from jobspec import JobSpec
 
 Weights = dict[str, torch.Tensor]
 

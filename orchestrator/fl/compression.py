@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .spec import Compression
+from jobspec import Compression
 
 Weights = dict[str, torch.Tensor]
 

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from jobspec import JobSpec
+
 from . import client as local
 from .attacks import is_malicious, malicious_clients, poisoned_labels, poisoned_update
 from .compression import decode_update, encode_update
@@ -36,7 +38,6 @@ from .privacy import clip_update, epsilon_spent
 from .profiles import client_profile, compute_seconds, simulated_duration, training_flops_per_example
 from .records import ClientReport, FitIns, FitRes, RoundSummary, ServerState, Weights
 from .selection import SELECTION_KEY, initial_history, record_feedback
-from .spec import JobSpec
 from .strategies import Strategy, strategy_for
 from .wire import decode_message, encode_message
 

@@ -31,11 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from jobspec import JobSpec
+
 from . import strategies
 from .aggregation import apply_update, weighted_average
 from .profiles import FLOPS_RANGE, client_profile
 from .records import FitRes, ServerState, Weights
-from .spec import JobSpec
 
 LORA_A_SUFFIX = ".lora_A.default.weight"
 LORA_B_SUFFIX = ".lora_B.default.weight"

@@ -13,9 +13,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from jobspec import JobSpec
+
 from .data import Dataset
 from .resnet import ResNet18
-from .spec import JobSpec
 from .text import build_lora_classifier
 
 Weights = dict[str, torch.Tensor]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .spec import Partition
+from jobspec import Partition
 
 
 class PartitionError(ValueError):

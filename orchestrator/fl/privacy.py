@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .spec import JobSpec
+from jobspec import JobSpec
 
 Weights = dict[str, torch.Tensor]
 

@@ -19,8 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from jobspec import JobSpec
+
 from .profiles import client_profile, is_online
-from .spec import JobSpec
 
 SELECTION_KEY = "selection"
 OORT_PENALTY = 2.0  # Oort's exponent alpha on (preferred duration / duration) for slow clients

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
+from jobspec import JobSpec
+
 from .engine import (
     client_fit,
     downlink_message,
@@ -19,7 +21,6 @@ from .engine import (
     summarize_round,
 )
 from .records import RoundSummary, Weights
-from .spec import JobSpec
 
 
 class InProcessJob:

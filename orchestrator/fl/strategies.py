@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from jobspec import JobSpec
+
 from .aggregation import (
     adaptive_direction,
     adaptive_moments,
@@ -29,7 +31,6 @@ from .aggregation import (
 from .privacy import private_mean
 from .records import FitIns, FitRes, ServerState, Weights
 from .selection import select_clients
-from .spec import JobSpec
 
 GradCorrection = Callable[[nn.Module], None]
 

@@ -27,9 +27,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from jobspec import JobSpec
+
 from .data import REPO_DIR, Dataset
 from .lora import LORA_A_SUFFIX, attach_merged_deltas, is_adapter_key, is_merged_key
-from .spec import JobSpec
 from .wire import encode_message
 
 MAX_SEQ_LENGTH = 128  # tokens; longer texts are truncated (MiniLM was trained on up to 256)

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobspec import JobSpec, format_spec_errors, spec_errors
 from orchestrator.fl.data import DatasetUnavailable
 from orchestrator.fl.partition import PartitionError
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec, format_spec_errors, spec_errors
 
 from .diagnostics import suggestions
 from .records import RoundPoint, TrialRecord

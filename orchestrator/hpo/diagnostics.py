@@ -31,8 +31,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobspec import JobSpec, spec_diff
 from orchestrator.fl.profiles import client_profile, transfer_seconds
-from orchestrator.fl.spec import JobSpec, spec_diff
 from orchestrator.fl.strategies import STRATEGIES
 
 from .records import ClientPoint, Proposal, RoundPoint, TrialRecord

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import JobSpec, format_spec_errors, spec_diff, spec_errors
+from jobspec import JobSpec, format_spec_errors, spec_diff, spec_errors
 
 from .records import Proposal, TrialRecord
 from .space import SearchSpace, apply_changes

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from jobspec import JobSpec, spec_diff
 from orchestrator.fl.records import ClientReport, RoundSummary
-from orchestrator.fl.spec import JobSpec, spec_diff
 
 TrialStatus = Literal["running", "complete", "pruned", "failed"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
-from orchestrator.fl.spec import JobSpec, spec_diff
+from jobspec import JobSpec, spec_diff
 from orchestrator.models import Job, JobSuggestions, Round, Study, Trial
 
 from .services import best_spec, best_trial_row, study_for_job_id

@@ -39,9 +39,9 @@ from django.utils import timezone
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from jobspec import JobSpec
 from orchestrator import services as job_services
 from orchestrator.events import publish_status_changed
-from orchestrator.fl.spec import JobSpec
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, JobSuggestions, Round, Study, Trial
 

@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from jobspec import ADAPTIVE_ALGORITHMS, DP_ALGORITHMS, Architecture, JobSpec, flatten, spec_diff
 from orchestrator.fl.models import DEFAULT_CNN_CHANNELS, DEFAULT_CNN_KERNEL, DEFAULT_MLP_HIDDEN
-from orchestrator.fl.spec import ADAPTIVE_ALGORITHMS, DP_ALGORITHMS, Architecture, JobSpec, flatten, spec_diff
 from orchestrator.fl.strategies import STRATEGIES
 
 ALGORITHM_KNOBS = ("proximal_mu", "server_learning_rate", "server_momentum")

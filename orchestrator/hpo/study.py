@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jobspec import JobSpec
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec
 
 from .records import Proposal, Proposer, RoundPoint, TrialRecord
 from .space import search_space, trial_spec

@@ -21,7 +21,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 from .records import Proposal, TrialRecord, TrialStatus
 from .space import SearchSpace

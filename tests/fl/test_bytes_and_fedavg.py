@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from jobspec import JobSpec
 from orchestrator.fl.aggregation import apply_update, weighted_average
 from orchestrator.fl.engine import client_fit, downlink_message, job_initialize, round_configure
-from orchestrator.fl.spec import JobSpec
 from orchestrator.fl.wire import decode_message, encode_message
 
 

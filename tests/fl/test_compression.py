@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from jobspec import Compression
 from orchestrator.fl.compression import (
     INT8_LEVELS,
     QSGD_BUCKET,
@@ -17,7 +18,6 @@ from orchestrator.fl.compression import (
     qsgd_grid_points,
     unpack_codes,
 )
-from orchestrator.fl.spec import Compression
 from orchestrator.fl.wire import decode_message, encode_message
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from jobspec import JobSpec
 from orchestrator.fl.data import Dataset
 from orchestrator.fl.engine import (
     client_fit,
@@ -17,7 +18,6 @@ from orchestrator.fl.models import MODEL_BUILDERS, build_model
 from orchestrator.fl.privacy import update_norm
 from orchestrator.fl.selection import SELECTION_KEY
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec
 
 
 def small(**kwargs) -> JobSpec:

@@ -7,6 +7,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
+from jobspec import JobSpec, spec_errors
 from orchestrator.fl.lora import (
     LORA_A_SUFFIX,
     LORA_B_SUFFIX,
@@ -21,7 +22,6 @@ from orchestrator.fl.lora import (
 )
 from orchestrator.fl.profiles import client_profile
 from orchestrator.fl.records import FitRes, ServerState
-from orchestrator.fl.spec import JobSpec, spec_errors
 from orchestrator.fl.strategies import STRATEGIES
 
 

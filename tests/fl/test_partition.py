@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jobspec import Partition
 from orchestrator.fl.partition import PartitionError, label_skew, partition_indices
-from orchestrator.fl.spec import Partition
 
 LABELS = np.repeat(np.arange(10), 100)  # 1000 examples, 10 balanced classes
 

@@ -9,6 +9,7 @@ import torch
 from opacus.accountants import RDPAccountant
 from pydantic import ValidationError
 
+from jobspec import JobSpec
 from orchestrator.fl.attacks import (
     label_permutation,
     malicious_clients,
@@ -17,7 +18,6 @@ from orchestrator.fl.attacks import (
     poisoned_update,
 )
 from orchestrator.fl.privacy import clip_update, epsilon_spent, private_mean, update_norm
-from orchestrator.fl.spec import JobSpec
 
 
 def dp_spec(**kwargs: Any) -> JobSpec:

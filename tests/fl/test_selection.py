@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from jobspec import JobSpec
 from orchestrator.fl.profiles import (
     AVAILABILITY_RANGE,
     DOWN_BPS_RANGE,
@@ -29,7 +30,6 @@ from orchestrator.fl.selection import (
     select_clients,
     selection_pool,
 )
-from orchestrator.fl.spec import JobSpec
 
 
 def history(

@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import JobSpec, compatible_models, spec_diff, spec_errors, spec_field_names
+from jobspec import JobSpec, compatible_models, spec_diff, spec_errors, spec_field_names
 
 
 def make(**data: object) -> JobSpec:

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from jobspec import JobSpec
 from orchestrator.fl.aggregation import coordinate_median, krum_scores, trimmed_mean
 from orchestrator.fl.records import FitRes, ServerState
-from orchestrator.fl.spec import JobSpec
 from orchestrator.fl.strategies import STRATEGIES, strategy_for
 
 

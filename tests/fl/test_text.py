@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from jobspec import JobSpec
 from orchestrator.fl import engine
 from orchestrator.fl.data import Dataset
 from orchestrator.fl.lora import MERGED_A_SUFFIX, is_adapter_key, is_merged_key
@@ -24,7 +25,6 @@ from orchestrator.fl.models import (
     set_weights,
     uploaded_keys,
 )
-from orchestrator.fl.spec import JobSpec
 from orchestrator.fl.text import (
     MAX_SEQ_LENGTH,
     LoraTextClassifier,

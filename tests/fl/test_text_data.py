@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jobspec import Partition
 from orchestrator.fl import text_data
 from orchestrator.fl.data import LOADERS, DatasetUnavailable
 from orchestrator.fl.partition import partition_indices
-from orchestrator.fl.spec import Partition
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobspec import JobSpec
 from orchestrator.fl.profiles import client_profile, transfer_seconds
-from orchestrator.fl.spec import JobSpec
 from orchestrator.hpo.diagnostics import DiagnosticsProposer, diagnose, suggestions
 from orchestrator.hpo.records import ClientPoint, RoundPoint, TrialRecord
 

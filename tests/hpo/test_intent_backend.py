@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from intent_llm.loading import ConfigurationError
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 from orchestrator.hpo import intent_backend
 from orchestrator.hpo.llm import LLMProposer
 from orchestrator.hpo.space import search_space

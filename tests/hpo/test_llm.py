@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 from orchestrator.hpo.llm import LLMProposer, answer_schema
 from orchestrator.hpo.records import RoundPoint, TrialRecord
 from orchestrator.hpo.space import search_space

@@ -7,7 +7,7 @@ from typing import Any
 import optuna
 import pytest
 
-from orchestrator.fl.spec import JobSpec, flatten
+from jobspec import JobSpec, flatten
 from orchestrator.hpo.space import SEARCHED_FIELDS, apply_changes, is_pinned, search_space, trial_spec
 
 SAMPLES = 60

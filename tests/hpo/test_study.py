@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from jobspec import JobSpec
 from orchestrator.__main__ import main
 from orchestrator.fl.engine import runtime_for
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec
 from orchestrator.hpo.records import Proposal
 from orchestrator.hpo.space import apply_changes
 from orchestrator.hpo.study import InProcessStudy, run_trial

@@ -9,8 +9,8 @@ import optuna
 import pytest
 from django.contrib.auth.models import User
 
+from jobspec import JobSpec
 from orchestrator import services
-from orchestrator.fl.spec import JobSpec
 from orchestrator.hpo import services as hpo_services
 from orchestrator.hpo.tpe import OptunaProposer
 from orchestrator.models import Job, Round, Study, Trial

@@ -18,7 +18,7 @@ from intent_llm.backends import (
     output_schema,
     result_from_json,
 )
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 from ..tiny_lm import save_tiny_lm
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import pytest
 from intent_llm.decode import Predictions, decode
 from intent_llm.featurize import prepare
 from intent_llm.fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 
 def one_hot(labels, value, confidence=0.99):

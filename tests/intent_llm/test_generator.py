@@ -10,7 +10,7 @@ from intent_llm.generator import Realizer, _numbers_read_back, expected_values, 
 from intent_llm.normalize import normalize_symbols
 from intent_llm.numbers import scan_numbers
 from intent_llm.values import span_value
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 
 from intent_llm.evaluate import load_cases
 from intent_llm.loading import MODEL_DIR
-from orchestrator.fl.spec import JobSpec, flatten, spec_field_names
+from jobspec import JobSpec, flatten, spec_field_names
 
 SCORES = MODEL_DIR / "scores.json"
 NON_JOBS = [case.prompt for case in load_cases() if case.expect is None] + [

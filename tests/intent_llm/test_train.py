@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 from intent_llm.evaluate import WRITTEN_SETS
 from intent_llm.loading import load_parser
 from intent_llm.train import TrainConfig, train
-from orchestrator.fl.spec import JobSpec
+from jobspec import JobSpec
 
 
 def test_train_writes_a_loadable_two_member_model_and_scores_it(tmp_path):

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from jobspec import JobSpec
+from jobspec.reference import reference
 from orchestrator import artifacts
 from orchestrator.fl.records import ServerState
-from orchestrator.fl.spec import JobSpec
 from orchestrator.presets import PRESETS
-from orchestrator.spec_reference import reference
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,4 +55,4 @@ def test_every_preset_is_a_valid_spec(preset) -> None:
 
 def test_the_committed_spec_reference_is_current() -> None:
     committed = (REPO / "docs" / "jobspec.md").read_text(encoding="utf-8")
-    assert committed == reference(), "run: python -m orchestrator.spec_reference > docs/jobspec.md"
+    assert committed == reference(), "run: python -m jobspec.reference > docs/jobspec.md"

@@ -9,10 +9,10 @@ import pytest
 import torch
 from django.contrib.auth.models import User
 
+from jobspec import JobSpec
 from orchestrator import artifacts, services
 from orchestrator.fl import engine
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec
 from orchestrator.fl.wire import decode_message
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
 

@@ -7,9 +7,9 @@ import torch
 from django.contrib.auth.models import User
 from django.test import Client
 
+from jobspec import JobSpec
 from orchestrator import services
 from orchestrator.fl.simulation import InProcessJob
-from orchestrator.fl.spec import JobSpec
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
 from webui.celery import app
 

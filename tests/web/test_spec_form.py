@@ -9,7 +9,7 @@ import pytest
 from django.http import QueryDict
 from pydantic import ValidationError
 
-from orchestrator.fl.spec import JobSpec, spec_errors, spec_field_names
+from jobspec import JobSpec, spec_errors, spec_field_names
 from orchestrator.hpo.space import SEARCHED_FIELDS
 from orchestrator.presets import PRESETS
 from webui.forms import OTHER_GROUP, SpecForm, spec_form, spec_from_form

@@ -1,7 +1,7 @@
 """The JobSpec's fields as flat leaves, read from its JSON schema (pure: no Django).
 
 The web form (`webui/forms.py`) and the generated reference (`docs/jobspec.md`,
-`python -m orchestrator.spec_reference`) both walk the spec through this, so a
+`python -m jobspec.reference`) both walk the spec through this, so a
 field added to `JobSpec` appears in both with its type, default and bounds.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .fl.spec import JobSpec
+from .model import JobSpec
 
 
 @dataclass(frozen=True)
