@@ -11,7 +11,6 @@ import copy
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -22,6 +21,7 @@ from jobspec import JobSpec
 from orchestrator import selectors, services
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
+from .shortcuts import own_job_or_404
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -147,13 +147,6 @@ def _user(request: Request) -> User:
     return user
 
 
-def _own_job(request: Request, job_id: int) -> Job:
-    job = selectors.job_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404("no such job")
-    return job
-
-
 class JobListCreate(generics.ListAPIView):
     serializer_class = JobSerializer
 
@@ -188,12 +181,12 @@ class JobListCreate(generics.ListAPIView):
 class JobDetail(APIView):
     @extend_schema(responses=JobSerializer)
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(JobSerializer(_own_job(request, job_id)).data)
+        return Response(JobSerializer(own_job_or_404(request.user, job_id)).data)
 
     @extend_schema(responses={204: None, 409: ERROR_SCHEMA})
     def delete(self, request: Request, job_id: int) -> Response:
         try:
-            services.job_delete(job=_own_job(request, job_id))
+            services.job_delete(job=own_job_or_404(request.user, job_id))
         except services.JobBusy as busy:
             return Response(
                 {"errors": [{"field": "status", "message": str(busy)}]}, status=status.HTTP_409_CONFLICT
@@ -208,14 +201,14 @@ class JobRounds(generics.ListAPIView):
     pagination_class = None
 
     def get_queryset(self) -> Any:
-        job = _own_job(self.request, int(self.kwargs["job_id"]))
+        job = own_job_or_404(self.request.user, int(self.kwargs["job_id"]))
         return selectors.completed_rounds(job=job).prefetch_related("client_updates")
 
 
 class JobCancel(APIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: int) -> Response:
-        job = services.job_cancel(job=_own_job(request, job_id))
+        job = services.job_cancel(job=own_job_or_404(request.user, job_id))
         return Response(JobSerializer(job).data)
 
 

@@ -11,12 +11,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator import selectors as job_selectors
 from orchestrator.hpo import selectors, services
-from orchestrator.models import Job, Study
+from orchestrator.models import Study
 from orchestrator.presets import PRESETS
 
 from .forms import spec_form
+from .shortcuts import own_job_or_404
 from .views import _form_suggestions
 
 # htmx stops polling an element when its response has this status.
@@ -28,13 +28,6 @@ def _own_study(request: HttpRequest, study_id: int) -> Study:
     if study is None:
         raise Http404("no such study")
     return study
-
-
-def _own_job(request: HttpRequest, job_id: int) -> Job:
-    job = job_selectors.job_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404("no such job")
-    return job
 
 
 def _prefilled_form(request: HttpRequest, spec: dict[str, Any], changed: list[str]) -> HttpResponse:
@@ -84,7 +77,7 @@ def study_apply(request: HttpRequest, study_id: int) -> HttpResponse:
 @require_GET
 def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     """The job page's HPO panel: the job's place in a study, or the suggestions once it has ended."""
-    panel = selectors.job_panel(job=_own_job(request, job_id))
+    panel = selectors.job_panel(job=own_job_or_404(request.user, job_id))
     if panel.suggestions_due:
         services.job_suggestions_request(job_id=panel.job.pk)  # ended before HPO was listening
     response = render(request, "hpo/_job_panel.html", {"panel": panel, "job": panel.job})
@@ -96,7 +89,7 @@ def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def suggestion_apply(request: HttpRequest, job_id: int, rank: int) -> HttpResponse:
-    suggestions = selectors.job_suggestions(job=_own_job(request, job_id)) or []
+    suggestions = selectors.job_suggestions(job=own_job_or_404(request.user, job_id)) or []
     if not 0 <= rank < len(suggestions):
         raise Http404("no such suggestion")
     chosen = suggestions[rank]

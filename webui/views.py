@@ -21,6 +21,7 @@ from orchestrator.models import Job
 from orchestrator.presets import PRESETS, preset_by_key
 
 from .forms import DatasetUploadForm, spec_form, spec_from_form
+from .shortcuts import own_job_or_404
 
 
 def current_user(request: HttpRequest) -> User:
@@ -29,13 +30,6 @@ def current_user(request: HttpRequest) -> User:
     if not isinstance(user, User):
         raise PermissionError("login required")
     return user
-
-
-def _own_job(request: HttpRequest, job_id: int) -> Job:
-    job = selectors.job_for_user(user=request.user, job_id=job_id)
-    if job is None:
-        raise Http404("no such job")
-    return job
 
 
 def _uploaded_csvs(user_id: int) -> list[Path]:
@@ -84,7 +78,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     source_job = request.GET.get("from")
     preset = preset_by_key(request.GET.get("preset", ""))
     if source_job and source_job.isdigit():
-        initial = _own_job(request, int(source_job)).spec
+        initial = own_job_or_404(request.user, int(source_job)).spec
     elif preset is not None:
         initial = preset.spec
         if preset.prepare is not None:
@@ -110,13 +104,13 @@ def job_page_context(job: Job) -> dict[str, Any]:
 @login_required
 @require_GET
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
-    return render(request, "jobs/detail.html", job_page_context(_own_job(request, job_id)))
+    return render(request, "jobs/detail.html", job_page_context(own_job_or_404(request.user, job_id)))
 
 
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = services.job_cancel(job=_own_job(request, job_id))
+    job = services.job_cancel(job=own_job_or_404(request.user, job_id))
     if request.headers.get("HX-Request"):
         return HttpResponse(status=204)  # the live page learns the new status over its socket
     messages.info(request, f"Job {job.pk} is {job.status}.")
@@ -126,7 +120,7 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_delete(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _own_job(request, job_id)
+    job = own_job_or_404(request.user, job_id)
     if request.method == "GET":
         return render(request, "jobs/confirm_delete.html", {"job": job})
     try:
@@ -141,7 +135,7 @@ def job_delete(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def job_weights(request: HttpRequest, job_id: int) -> FileResponse:
-    job = _own_job(request, job_id)
+    job = own_job_or_404(request.user, job_id)
     path = artifacts.weights_path(job.storage_key, job.current_round)
     if job.current_round == 0 or not path.exists():
         raise Http404("this job has no trained weights yet")
@@ -152,7 +146,7 @@ def job_weights(request: HttpRequest, job_id: int) -> FileResponse:
 @login_required
 @require_GET
 def job_metrics_csv(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _own_job(request, job_id)
+    job = own_job_or_404(request.user, job_id)
     response = HttpResponse(selectors.metrics_csv(job=job), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="flotilla-job-{job.pk}-metrics.csv"'
     return response
@@ -161,7 +155,7 @@ def job_metrics_csv(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def job_metrics_json(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _own_job(request, job_id)
+    job = own_job_or_404(request.user, job_id)
     response = JsonResponse(selectors.metrics_document(job=job), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="flotilla-job-{job.pk}-metrics.json"'
     return response
