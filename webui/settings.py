@@ -8,27 +8,49 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
+
+
 def env_bool(name: str, default: bool) -> bool:
+    """A boolean variable; a value that is neither true nor false stops the start, naming it."""
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+    word = value.strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ImproperlyConfigured(f"{name}={value!r}: use one of {', '.join(TRUE_WORDS + FALSE_WORDS[:-1])}")
+    return word in TRUE_WORDS
+
+
+def _env_number(name: str, default: float, kind: type[int] | type[float]) -> Any:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected {'a whole number' if kind is int else 'a number'}"
+        ) from None
 
 
 def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    return int(_env_number(name, default, int))
 
 
 def env_float(name: str, default: float) -> float:
-    return float(os.environ.get(name, default))
+    return float(_env_number(name, default, float))
 
 
 def env_path(name: str, default: Path) -> Path:
