@@ -21,6 +21,7 @@ from jobspec import JobSpec
 from orchestrator import selectors, services
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
+
 from .shortcuts import own_job_or_404
 
 
