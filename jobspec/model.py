@@ -12,8 +12,9 @@ Errors always name the field: use `spec_errors(exc)` to turn a pydantic
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -55,6 +56,36 @@ DEFAULT_QSGD_BITS = 8
 DEFAULT_ATTACK_SCALE = {"sign_flip": 4.0, "gaussian": 1.0, "scale": 10.0, "label_flip": None}
 
 
+# The new-job form's sections, in the order it shows them; each top-level field names its
+# section in its `Meta`.
+FORM_GROUPS = (
+    "Job",
+    "Data",
+    "Model",
+    "Algorithm",
+    "Clients",
+    "Training",
+    "Compression",
+    "Scheduling",
+    "Privacy",
+    "LoRA",
+    "Robustness and attacks",
+    "Architecture (NAS)",
+    "Hyper-parameter search",
+)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """What the rest of Flotilla derives from a field (see jobspec.fields)."""
+
+    group: str = ""  # the form section of a top-level field, one of FORM_GROUPS
+    searched: bool = False  # HPO may change it, so `hpo.fixed` can pin it
+
+
+SEARCHED = Meta(searched=True)
+
+
 def rule_error(field: str, message: str) -> PydanticCustomError:
     """A cross-field rule violation that still names its field."""
     return PydanticCustomError("spec_rule", "{message}", {"field": field, "message": message})
@@ -89,24 +120,24 @@ class Partition(_Part):
 
 
 class Compression(_Part):
-    method: Literal["none", "topk", "int8", "qsgd"] = Field(
+    method: Annotated[Literal["none", "topk", "int8", "qsgd"], SEARCHED] = Field(
         default="none",
         description="What clients do to their update before upload: topk sparsification, int8 "
         "linear quantization, qsgd stochastic quantization.",
     )
-    ratio: float | None = Field(
+    ratio: Annotated[float | None, SEARCHED] = Field(
         default=None,
         gt=0,
         le=1,
         description=f"topk: the fraction of largest-magnitude entries kept (default {DEFAULT_TOPK_RATIO}).",
     )
-    bits: int | None = Field(
+    bits: Annotated[int | None, SEARCHED] = Field(
         default=None,
         ge=1,
         le=16,
         description=f"qsgd: bits per entry (default {DEFAULT_QSGD_BITS}); int8 uses 8.",
     )
-    error_feedback: bool = Field(
+    error_feedback: Annotated[bool, SEARCHED] = Field(
         default=True, description="Carry what compression dropped into the next round's update."
     )
 
@@ -124,7 +155,9 @@ class Compression(_Part):
 
 
 class Lora(_Part):
-    rank: int = Field(default=8, ge=1, description="LoRA adapter rank of transformer models.")
+    rank: Annotated[int, SEARCHED] = Field(
+        default=8, ge=1, description="LoRA adapter rank of transformer models."
+    )
     alpha: int = Field(default=16, ge=1, description="LoRA scaling: adapters are scaled by alpha / rank.")
     heterogeneous_ranks: bool = Field(
         default=False,
@@ -134,7 +167,7 @@ class Lora(_Part):
 
 
 class Robust(_Part):
-    trim_fraction: float = Field(
+    trim_fraction: Annotated[float, SEARCHED] = Field(
         default=0.2,
         ge=0,
         lt=0.5,
@@ -285,59 +318,77 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", title="JobSpec")
 
     spec_version: Literal[1] = SPEC_VERSION
-    name: str | None = Field(default=None, max_length=200, description="A label for the job; shown in lists.")
-    dataset: Dataset = Field(
+    name: Annotated[str | None, Meta(group="Job")] = Field(
+        default=None, max_length=200, description="A label for the job; shown in lists."
+    )
+    dataset: Annotated[Dataset, Meta(group="Data")] = Field(
         default="digits", description="The learning task's data; csv reads dataset_path."
     )
-    dataset_path: str | None = Field(
+    dataset_path: Annotated[str | None, Meta(group="Data")] = Field(
         default=None, description="csv: the CSV file (a header row and a 'label' column), in your data space."
     )
-    model: str | None = Field(
+    model: Annotated[str | None, Meta(group="Model")] = Field(
         default=None,
         description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>; null = the dataset's default.",
     )
-    algorithm: Algorithm = Field(default="fedavg", description="The server's aggregation strategy.")
-    num_clients: int = Field(default=10, ge=1, description="Clients that hold a data partition.")
-    clients_per_round: int | None = Field(
+    algorithm: Annotated[Algorithm, Meta(group="Algorithm", searched=True)] = Field(
+        default="fedavg", description="The server's aggregation strategy."
+    )
+    num_clients: Annotated[int, Meta(group="Clients")] = Field(
+        default=10, ge=1, description="Clients that hold a data partition."
+    )
+    clients_per_round: Annotated[int | None, Meta(group="Clients", searched=True)] = Field(
         default=None, ge=1, description="Clients selected each round; null = all of them."
     )
-    rounds: int = Field(default=20, ge=1, description="Communication rounds.")
-    local_epochs: int = Field(
+    rounds: Annotated[int, Meta(group="Training", searched=True)] = Field(
+        default=20, ge=1, description="Communication rounds."
+    )
+    local_epochs: Annotated[int, Meta(group="Training", searched=True)] = Field(
         default=1, ge=1, description="Passes over its local data each client makes per round."
     )
-    batch_size: int = Field(default=32, ge=1, description="Local mini-batch size.")
-    learning_rate: float | None = Field(
+    batch_size: Annotated[int, Meta(group="Training", searched=True)] = Field(
+        default=32, ge=1, description="Local mini-batch size."
+    )
+    learning_rate: Annotated[float | None, Meta(group="Training", searched=True)] = Field(
         default=None,
         gt=0,
         description="Client step size; null = 0.01 for mlp and cnn, 0.001 for resnet18 and LoRA adapters.",
     )
-    optimizer: Optimizer = Field(default="adam", description="Client optimizer, a fresh state each round.")
-    partition: Partition = Field(default_factory=Partition)
-    compression: Compression = Field(default_factory=Compression)
-    selection: Selection = Field(default="random", description="How the server picks each round's clients.")
-    lora: Lora = Field(default_factory=Lora)
-    proximal_mu: float | None = Field(
+    optimizer: Annotated[Optimizer, Meta(group="Training", searched=True)] = Field(
+        default="adam", description="Client optimizer, a fresh state each round."
+    )
+    partition: Annotated[Partition, Meta(group="Data")] = Field(default_factory=Partition)
+    compression: Annotated[Compression, Meta(group="Compression")] = Field(default_factory=Compression)
+    selection: Annotated[Selection, Meta(group="Scheduling")] = Field(
+        default="random", description="How the server picks each round's clients."
+    )
+    lora: Annotated[Lora, Meta(group="LoRA")] = Field(default_factory=Lora)
+    proximal_mu: Annotated[float | None, Meta(group="Algorithm", searched=True)] = Field(
         default=None, ge=0, description="FedProx proximal weight; null = 0.01 with fedprox."
     )
-    server_learning_rate: float | None = Field(
+    server_learning_rate: Annotated[float | None, Meta(group="Algorithm", searched=True)] = Field(
         default=None,
         gt=0,
         description="Server step size; null = 1.0 (fedavg, fedprox, fedavgm, scaffold) or 0.01 (fedadam, "
         "fedyogi, fedadagrad).",
     )
-    server_momentum: float | None = Field(
+    server_momentum: Annotated[float | None, Meta(group="Algorithm", searched=True)] = Field(
         default=None, ge=0, lt=1, description="Server momentum; null = 0.9 with fedavgm."
     )
-    robust: Robust = Field(default_factory=Robust)
-    dp: DP = Field(default_factory=DP)
-    seed: int = Field(default=0, description="Makes partitioning, sampling and initialisation reproducible.")
-    hpo: HPO = Field(default_factory=HPO)
+    robust: Annotated[Robust, Meta(group="Robustness and attacks")] = Field(default_factory=Robust)
+    dp: Annotated[DP, Meta(group="Privacy")] = Field(default_factory=DP)
+    seed: Annotated[int, Meta(group="Job")] = Field(
+        default=0, description="Makes partitioning, sampling and initialisation reproducible."
+    )
+    hpo: Annotated[HPO, Meta(group="Hyper-parameter search")] = Field(default_factory=HPO)
     # Extensions beyond the contract's brief, each with a documented default.
-    scheduling: Scheduling = Field(default_factory=Scheduling)
-    server_optimizer: ServerOptimizer = Field(default_factory=ServerOptimizer)
-    attack: Attack | None = None
-    architecture: Architecture | None = None
-    validation_fraction: float = Field(
+    scheduling: Annotated[Scheduling, Meta(group="Scheduling")] = Field(default_factory=Scheduling)
+    server_optimizer: Annotated[ServerOptimizer, Meta(group="Algorithm")] = Field(
+        default_factory=ServerOptimizer
+    )
+    attack: Annotated[Attack | None, Meta(group="Robustness and attacks")] = None
+    architecture: Annotated[Architecture | None, Meta(group="Architecture (NAS)", searched=True)] = None
+    validation_fraction: Annotated[float, Meta(group="Data")] = Field(
         default=0.0,
         ge=0,
         lt=0.5,

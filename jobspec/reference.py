@@ -12,6 +12,8 @@ import json
 import sys
 from typing import Any
 
+from pydantic import BaseModel
+
 from .model import SPEC_VERSION, JobSpec
 from .schema import SpecLeaf, block_descriptions, spec_leaves
 
@@ -69,8 +71,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def field_table(leaves: tuple[SpecLeaf, ...]) -> str:
-    blocks = block_descriptions()
+def field_table(leaves: tuple[SpecLeaf, ...], blocks: dict[str, str]) -> str:
     lines = ["| field | type | default | allowed | meaning |", "| --- | --- | --- | --- | --- |"]
     seen_blocks: set[str] = set()
     for leaf in leaves:
@@ -90,14 +91,14 @@ def field_table(leaves: tuple[SpecLeaf, ...]) -> str:
     return "\n".join(lines)
 
 
-def reference() -> str:
-    schema: dict[str, Any] = JobSpec.model_json_schema()
+def reference(spec_model: type[BaseModel] = JobSpec) -> str:
+    schema: dict[str, Any] = spec_model.model_json_schema()
     parts = [
         HEADER.format(version=SPEC_VERSION),
         "## Fields\n",
-        field_table(spec_leaves()),
+        field_table(spec_leaves(spec_model), block_descriptions(spec_model)),
         "\n## Defaults\n\nThe spec `{}` resolves to:\n",
-        "```json\n" + json.dumps(JobSpec().model_dump(mode="json"), indent=2) + "\n```",
+        "```json\n" + json.dumps(spec_model().model_dump(mode="json"), indent=2) + "\n```",
         "\n## JSON schema\n",
         "```json\n" + json.dumps(schema, indent=2) + "\n```\n",
     ]

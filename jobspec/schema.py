@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .fields import block_model
 from .model import JobSpec
 
 
@@ -92,15 +93,6 @@ def _leaf(name: str, schema: dict[str, Any], nullable: bool, default: Any, **ext
     )
 
 
-def _block_model(name: str) -> type[BaseModel] | None:
-    """The pydantic class of a nested block ("partition" -> Partition), if the field is one."""
-    annotation = JobSpec.model_fields[name].annotation
-    for candidate in getattr(annotation, "__args__", (annotation,)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
 def _declared_default(model: type[BaseModel], name: str) -> Any:
     """A field's declared default (default factories called: `[]` rather than nothing)."""
     info = model.model_fields[name]
@@ -111,16 +103,16 @@ def _declared_default(model: type[BaseModel], name: str) -> Any:
 
 
 @cache
-def spec_leaves() -> tuple[SpecLeaf, ...]:
-    """Every settable field of JobSpec in schema order (the constant spec_version left out)."""
-    schema = JobSpec.model_json_schema()
+def spec_leaves(spec_model: type[BaseModel] = JobSpec) -> tuple[SpecLeaf, ...]:
+    """Every settable field of the spec in schema order (the constant spec_version left out)."""
+    schema = spec_model.model_json_schema()
     defs = schema.get("$defs", {})
     leaves = []
     for name, prop in schema["properties"].items():
         resolved, nullable = _resolve(prop, defs)
         if "const" in resolved:
             continue
-        block = _block_model(name)
+        block = block_model(spec_model, name)
         if block is not None and "properties" in resolved:
             required = set(resolved.get("required", []))
             for sub_name, sub_prop in resolved["properties"].items():
@@ -136,13 +128,13 @@ def spec_leaves() -> tuple[SpecLeaf, ...]:
                     )
                 )
         else:
-            leaves.append(_leaf(name, resolved, nullable, _declared_default(JobSpec, name)))
+            leaves.append(_leaf(name, resolved, nullable, _declared_default(spec_model, name)))
     return tuple(leaves)
 
 
-def block_descriptions() -> dict[str, str]:
+def block_descriptions(spec_model: type[BaseModel] = JobSpec) -> dict[str, str]:
     """The docstring-derived description of each nested block ("attack": "Extension, ...")."""
-    schema = JobSpec.model_json_schema()
+    schema = spec_model.model_json_schema()
     defs = schema.get("$defs", {})
     descriptions = {}
     for name, prop in schema["properties"].items():

@@ -23,28 +23,13 @@ from django import forms
 from django.conf import settings
 
 from jobspec import BUILTIN_MODELS, JobSpec, flatten
+from jobspec.fields import form_groups, searched_fields
 from jobspec.schema import SpecLeaf, spec_leaves
-from orchestrator.hpo.space import SEARCHED_FIELDS
 
 # Which group each top-level spec field belongs to, in display order. A field the
 # spec gains later and that is not listed here appears under "Other settings".
-FIELD_GROUPS: dict[str, tuple[str, ...]] = {
-    "Job": ("name", "seed"),
-    "Data": ("dataset", "dataset_path", "partition", "validation_fraction"),
-    "Model": ("model",),
-    "Algorithm": ("algorithm", "proximal_mu", "server_learning_rate", "server_momentum", "server_optimizer"),
-    "Clients": ("num_clients", "clients_per_round"),
-    "Training": ("rounds", "local_epochs", "batch_size", "learning_rate", "optimizer"),
-    "Compression": ("compression",),
-    "Scheduling": ("selection", "scheduling"),
-    "Privacy": ("dp",),
-    "LoRA": ("lora",),
-    "Robustness and attacks": ("robust", "attack"),
-    "Architecture (NAS)": ("architecture",),
-    "Hyper-parameter search": ("hpo",),
-}
+FIELD_GROUPS = form_groups()
 OPEN_GROUPS = ("Job", "Data", "Model", "Algorithm", "Clients", "Training")
-OTHER_GROUP = "Other settings"
 
 NON_FIELD = "spec"
 # `hpo.fixed` is shown as one checkbox ("pin") per field a search may change.
@@ -159,7 +144,7 @@ def _field(leaf: SpecLeaf) -> SpecField:
         blank_label = "off"
     if leaf.name == PINS_FIELD:
         return SpecField(
-            name=leaf.name, kind="pins", default=leaf.default, help=PINS_HELP, choices=list(SEARCHED_FIELDS)
+            name=leaf.name, kind="pins", default=leaf.default, help=PINS_HELP, choices=list(searched_fields())
         )
     return SpecField(
         name=leaf.name,
@@ -281,7 +266,7 @@ def spec_form(
                 leaf.value = _display(leaf.selected)
             leaf.highlighted = _matches(leaf.name, highlighted)
             leaf.warning = warnings.get(leaf.name, "")
-            groups.setdefault(group_of.get(top_name, OTHER_GROUP), []).append(leaf)
+            groups[group_of[top_name]].append(leaf)
     form = SpecForm(
         groups=[SpecGroup(title, fields) for title, fields in groups.items() if fields],
         non_field_errors=[],

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from jobspec import ADAPTIVE_ALGORITHMS, DP_ALGORITHMS, Architecture, JobSpec, flatten, spec_diff
+from jobspec.fields import enum_values, searched_fields
 from orchestrator.fl.models import DEFAULT_CNN_CHANNELS, DEFAULT_CNN_KERNEL, DEFAULT_MLP_HIDDEN
 from orchestrator.fl.strategies import STRATEGIES
 
@@ -46,26 +47,9 @@ MAX_LAYERS = 3
 MAX_LOCAL_EPOCHS = 5
 _EMPTY = Architecture()
 # Every field a search may change (a group name covers its fields): what `hpo.fixed` can
-# usefully pin, and the choices the new-job form offers for it.
-SEARCHED_FIELDS = (
-    "learning_rate",
-    "local_epochs",
-    "batch_size",
-    "optimizer",
-    "rounds",
-    "clients_per_round",
-    "algorithm",
-    "proximal_mu",
-    "server_learning_rate",
-    "server_momentum",
-    "robust.trim_fraction",
-    "compression.method",
-    "compression.ratio",
-    "compression.bits",
-    "compression.error_feedback",
-    "lora.rank",
-    "architecture",
-)
+# usefully pin, and the choices the new-job form offers for it; marked on the spec's fields.
+SEARCHED_FIELDS = searched_fields()
+OPTIMIZERS = enum_values("optimizer")
 # Client learning-rate ranges (log scale) by optimizer family and model kind.
 LEARNING_RATE_RANGES = {
     ("sgd", "small"): (1e-3, 0.5),
@@ -241,10 +225,11 @@ class _SpaceBuilder:
         self.add(_int("rounds", max(1, base.rounds // 2), base.rounds * 2, base.rounds))
         self.add(_int("local_epochs", 1, MAX_LOCAL_EPOCHS, base.local_epochs))
         self.add(_categorical("batch_size", BATCH_SIZES, base.batch_size))
-        self.add(_categorical("optimizer", ("sgd", "adam", "adamw"), base.optimizer))
+        self.add(_categorical("optimizer", OPTIMIZERS, base.optimizer))
         size = "large" if base.uses_lora or base.model == "resnet18" else "small"
         assert base.learning_rate is not None
-        for family, optimizers in (("sgd", ("sgd",)), ("adaptive", ("adam", "adamw"))):
+        adaptive = tuple(name for name in OPTIMIZERS if name != "sgd")
+        for family, optimizers in (("sgd", ("sgd",)), ("adaptive", adaptive)):
             when = self.condition("optimizer", optimizers, base.optimizer)
             if when is None:
                 continue
