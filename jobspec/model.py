@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
+from .catalogue import CATALOGUE, CSV_TABULAR_MODELS, CSV_TEXT_MODELS
+
 SPEC_VERSION: Literal[1] = 1
 
 Dataset = Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "sst2", "ag_news", "csv"]
@@ -40,12 +42,7 @@ Selection = Literal["random", "round_robin", "oort", "power_of_choice", "deadlin
 AttackKind = Literal["sign_flip", "gaussian", "scale", "label_flip"]
 
 DATASETS: tuple[str, ...] = Dataset.__args__  # type: ignore[attr-defined]
-ALGORITHMS: tuple[str, ...] = Algorithm.__args__  # type: ignore[attr-defined]
-OPTIMIZERS: tuple[str, ...] = Optimizer.__args__  # type: ignore[attr-defined]
-SELECTIONS: tuple[str, ...] = Selection.__args__  # type: ignore[attr-defined]
 BUILTIN_MODELS = ("mlp", "cnn", "resnet18", "minilm")
-IMAGE_DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
-TEXT_DATASETS = ("sst2", "ag_news")
 ADAPTIVE_ALGORITHMS = ("fedadam", "fedyogi", "fedadagrad")
 # Client-level DP noises a mean of clipped updates; these algorithms aggregate exactly that.
 DP_ALGORITHMS = ("fedavg", "fedprox", "fedavgm", "fedadam", "fedyogi", "fedadagrad")
@@ -499,18 +496,14 @@ def default_learning_rate(model: str) -> float:
 
 def compatible_models(dataset: str, dataset_path: str | None = None) -> list[str]:
     """The models a dataset takes, its default first ('hf:' stands for any hf:<id>)."""
-    if dataset in ("digits", "mnist", "fashion_mnist"):
-        return ["cnn", "mlp"]
-    if dataset in ("cifar10", "cifar100"):
-        return ["cnn", "resnet18"]
-    if dataset in TEXT_DATASETS:
-        return ["minilm", "hf:"]
+    if dataset != "csv":
+        return list(CATALOGUE[dataset].models)
     has_text = csv_has_text_column(dataset_path)
     if has_text is None:
         # Not readable here (the parser's CLI on another machine, a file not uploaded yet): keep
         # what the user chose; the server checks the file when the job is created.
-        return ["mlp", "minilm", "hf:"]
-    return ["minilm", "hf:"] if has_text else ["mlp"]
+        return list(CATALOGUE["csv"].models)
+    return list(CSV_TEXT_MODELS if has_text else CSV_TABULAR_MODELS)
 
 
 def csv_has_text_column(path: str | None) -> bool | None:

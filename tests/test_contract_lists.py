@@ -8,7 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from jobspec import JobSpec, spec_field_names
+from jobspec import BUILTIN_MODELS, JobSpec, spec_field_names
+from jobspec.catalogue import CATALOGUE
 from jobspec.fields import enum_values, form_groups, searched_fields, settable_top_fields
 from jobspec.model import FORM_GROUPS, Meta
 from jobspec.reference import reference
@@ -79,3 +80,9 @@ def test_every_algorithm_belongs_to_a_search_family() -> None:
         "add the algorithm to a family in orchestrator/hpo/space.py"
     )
     assert algorithms_hpo_cannot_place(enum_values("algorithm", SpecWithAnotherOptimizer)) == ["fednova"]
+
+
+def test_the_catalogue_describes_every_data_set_of_the_contract() -> None:
+    assert list(CATALOGUE) == list(enum_values("dataset")), "update jobspec/catalogue.py CATALOGUE"
+    for name, info in CATALOGUE.items():
+        assert set(info.models) <= {*BUILTIN_MODELS, "hf:"}, name

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobspec import JobSpec, spec_diff
+from jobspec.catalogue import CATALOGUE
 from orchestrator.fl.profiles import client_profile, transfer_seconds
 from orchestrator.fl.strategies import STRATEGIES
 
@@ -40,15 +41,6 @@ from .space import LEARNING_RATE_RANGES, MAX_LOCAL_EPOCHS, apply_changes, is_pin
 
 SOURCE = "diagnostics"
 MAX_SUGGESTIONS = 3
-NUM_CLASSES = {
-    "digits": 10,
-    "mnist": 10,
-    "fashion_mnist": 10,
-    "cifar10": 10,
-    "cifar100": 100,
-    "sst2": 2,
-    "ag_news": 4,
-}
 # Thresholds, as fractions of the chance-level loss ln(classes) or of the curves themselves.
 EXPLODING_TRAIN_LOSS = 2.0  # x chance
 FLAT_LOSS_LEVEL = 0.6  # x chance: above this the model has barely learned
@@ -107,7 +99,7 @@ def diagnose(spec: JobSpec, rounds: Sequence[RoundPoint]) -> list[Finding]:
     """Every pathology the rules see in a job's curves, most severe first."""
     if not rounds:
         return []
-    classes = NUM_CLASSES.get(spec.dataset)
+    classes = CATALOGUE[spec.dataset].classes
     chance = math.log(classes) if classes else max(rounds[0].loss, 1e-9)
     curves = Curves(spec, rounds, chance)
     findings: list[Finding] = []
