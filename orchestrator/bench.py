@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from jobspec import JobSpec
+from jobspec.fields import enum_values
 
 from .fl.engine import runtime_for
 from .fl.partition import label_skew
@@ -55,27 +57,25 @@ class Section:
     seeds: tuple[int, ...] = (0,)  # figures are means over these seeds
 
 
+def algorithms_for_the_base_job() -> list[str]:
+    """Every algorithm of the contract that the base job (an mlp, no LoRA) can run."""
+    fitting = []
+    for name in enum_values("algorithm"):
+        try:
+            JobSpec(algorithm=name)
+        except ValidationError:
+            continue
+        fitting.append(name)
+    return fitting
+
+
 SECTIONS = [
     Section(
         "strategies",
         "Strategies (iid)",
         "Every algorithm on the same iid split; server learning rates are the contract's defaults "
         "(1.0, and 0.01 for the adaptive optimizers).",
-        [
-            (name, {"algorithm": name})
-            for name in (
-                "fedavg",
-                "fedprox",
-                "fedavgm",
-                "fedadam",
-                "fedyogi",
-                "fedadagrad",
-                "scaffold",
-                "krum",
-                "median",
-                "trimmed_mean",
-            )
-        ],  # fmt: skip
+        [(name, {"algorithm": name}) for name in algorithms_for_the_base_job()],
     ),
     Section(
         "compression",
