@@ -46,11 +46,6 @@ def apply_update(weights: Weights, update: Weights, scale: float = 1.0) -> Weigh
     return out
 
 
-def subtract(left: Weights, right: Weights) -> Weights:
-    """left - right, in float32 (integer buffers included), key by key."""
-    return {key: left[key].to(torch.float32) - right[key].to(torch.float32) for key in left}
-
-
 # --- robust aggregation (unweighted: a client's example count is its own claim) -----------
 
 

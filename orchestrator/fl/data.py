@@ -5,66 +5,28 @@ CIFAR are read from their original file formats under the data directory
 (`FLOTILLA_DATA_DIR`, default `var/data` in the repository); when the files are
 missing they are downloaded if the machine can reach the source, and otherwise
 the loader fails with `DatasetUnavailable` naming the directory to fill. No loader
-ever substitutes other data.
+ever substitutes other data. `LOADERS` maps every spec data-set name to its
+loader, including the text sets of `text_data.py`.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
-import os
 import pickle
 import tarfile
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+from .dataset import DOWNLOAD_TIMEOUT_S, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .text_data import load_ag_news, load_sst2
+
 TEST_FRACTION = 0.2
-DOWNLOAD_TIMEOUT_S = 20
-
-
-class DatasetUnavailable(RuntimeError):
-    """The data set's files are not on this machine and cannot be downloaded."""
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A train/test split. Image features are float tensors shaped (N, C, H, W);
-    tabular ones (N, F); text is a list of strings (models tokenize it)."""
-
-    name: str
-    x_train: torch.Tensor | list[str]
-    y_train: torch.Tensor
-    x_test: torch.Tensor | list[str]
-    y_test: torch.Tensor
-    class_names: tuple[str, ...]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    @property
-    def is_text(self) -> bool:
-        return isinstance(self.x_train, list)
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        assert isinstance(self.x_train, torch.Tensor)
-        return tuple(self.x_train.shape[1:])
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("FLOTILLA_DATA_DIR", REPO_DIR / "var" / "data")).expanduser()
-
-
-def downloads_allowed() -> bool:
-    return os.environ.get("FLOTILLA_DOWNLOAD", "1") not in ("0", "false", "no")
 
 
 @lru_cache(maxsize=4)
@@ -282,19 +244,12 @@ def _label_sort_key(label: str) -> tuple[int, float | str]:
         return (1, label)
 
 
-def load_text_dataset(name: str, seed: int) -> Dataset:
-    """SST-2 and AG News (`text_data.py`, which builds on this module, hence the late import)."""
-    from .text_data import TEXT_LOADERS
-
-    return TEXT_LOADERS[name](seed)
-
-
 LOADERS: dict[str, Callable[[int], Dataset]] = {
     "digits": load_digits,
     "mnist": lambda seed: load_idx_dataset("mnist", seed),
     "fashion_mnist": lambda seed: load_idx_dataset("fashion_mnist", seed),
     "cifar10": lambda seed: load_cifar("cifar10", seed),
     "cifar100": lambda seed: load_cifar("cifar100", seed),
-    "sst2": lambda seed: load_text_dataset("sst2", seed),
-    "ag_news": lambda seed: load_text_dataset("ag_news", seed),
+    "sst2": load_sst2,
+    "ag_news": load_ag_news,
 }

@@ -1,7 +1,8 @@
 """The steps of a federated round, shared by every runner.
 
-The in-process runner (`simulation.py`, behind `python -m orchestrator run`),
-the Celery tasks and the edge-node agent all call these same functions, so a
+The in-process runner (`simulation.py`, behind `python -m orchestrator run`)
+and the Celery tasks (through `orchestrator/services.py`, where each simulated
+client trains as its own task on a worker) both call these same functions, so a
 job gives the same numbers whichever ran it:
 
     weights, state = job_initialize(spec)
@@ -38,7 +39,8 @@ from .privacy import clip_update, epsilon_spent
 from .profiles import client_profile, compute_seconds, simulated_duration, training_flops_per_example
 from .records import ClientReport, FitIns, FitRes, RoundSummary, ServerState, Weights
 from .selection import SELECTION_KEY, initial_history, record_feedback
-from .strategies import Strategy, strategy_for
+from .strategies import strategy_for
+from .strategy import Strategy
 from .wire import decode_message, encode_message
 
 WEIGHT_PREFIX = "w/"

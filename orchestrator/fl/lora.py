@@ -33,10 +33,10 @@ from torch import nn
 
 from jobspec import JobSpec
 
-from . import strategies
 from .aggregation import apply_update, weighted_average
 from .profiles import FLOPS_RANGE, client_profile
 from .records import FitRes, ServerState, Weights
+from .strategy import GradCorrection, Strategy
 
 LORA_A_SUFFIX = ".lora_A.default.weight"
 LORA_B_SUFFIX = ".lora_B.default.weight"
@@ -175,7 +175,7 @@ def attach_merged_deltas(model: nn.Module, module_paths: list[str]) -> list[str]
 # --- the strategy ---------------------------------------------------------------------
 
 
-class FLoRA(strategies.Strategy):
+class FLoRA(Strategy):
     """Stacking aggregation of LoRA adapters; the classification head is averaged as in FedAvg."""
 
     def downlink_extras(self, *, state: ServerState, client_id: int) -> Weights:
@@ -183,9 +183,7 @@ class FLoRA(strategies.Strategy):
             return {}
         return {RANK_EXTRA: torch.tensor([client_lora_ranks(self.spec)[client_id]])}
 
-    def client_grad_correction(
-        self, *, extras: Weights, client_state: Weights
-    ) -> strategies.GradCorrection | None:
+    def client_grad_correction(self, *, extras: Weights, client_state: Weights) -> GradCorrection | None:
         """A client of rank r_i < r trains only the first r_i components of its adapters."""
         if RANK_EXTRA not in extras:
             return None
@@ -241,6 +239,3 @@ class FLoRA(strategies.Strategy):
             new_weights[a_key] = fresh_lora_a(tuple(weights[a_key].shape), generator).to(weights[a_key].dtype)
             new_weights[b_key] = torch.zeros_like(weights[b_key])
         return new_weights, state, {"flora_merged_rank": merged_rank}
-
-
-strategies.STRATEGIES["flora"] = FLoRA

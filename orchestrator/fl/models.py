@@ -128,8 +128,3 @@ def set_weights(model: nn.Module, weights: Weights) -> None:
     if missing:
         raise ValueError(f"weights lack {sorted(missing)[:3]}")
     model.load_state_dict(weights, strict=False)
-
-
-def full_model_bytes(model: nn.Module) -> int:
-    """What one full-model upload would weigh (every parameter and buffer, float32 as stored)."""
-    return sum(t.numel() * t.element_size() for t in model.state_dict().values())

@@ -15,7 +15,7 @@ FLOPs come from counting one forward and backward pass of the real model
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -42,9 +42,6 @@ class ClientProfile:
     down_bps: float
     up_bps: float
     availability: float
-
-    def as_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def _log_uniform(rng: np.random.Generator, bounds: tuple[float, float]) -> float:

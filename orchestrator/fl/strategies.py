@@ -1,15 +1,9 @@
-"""Server strategies, in Flower's vocabulary (`configure_fit`, `aggregate_fit`).
-
-A strategy decides who trains and with what config, and turns client updates
-(local minus global weights) into the next global weights. Strategies that need
-client-side help (SCAFFOLD's control variates) also provide the client hooks
-`client_grad_correction` and `client_extras`. `STRATEGIES` maps each spec
-algorithm name to its class.
+"""The server strategies (the interface is `strategy.py`), and `STRATEGIES`: the one
+table mapping every spec algorithm name to its class, FLoRA (`lora.py`) included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -26,77 +20,10 @@ from .aggregation import (
     krum_scores,
     momentum_step,
     trimmed_mean,
-    weighted_average,
 )
-from .privacy import private_mean
-from .records import FitIns, FitRes, ServerState, Weights
-from .selection import select_clients
-
-GradCorrection = Callable[[nn.Module], None]
-
-
-class Strategy:
-    """FedAvg's behaviour; subclasses override what differs."""
-
-    def __init__(self, spec: JobSpec) -> None:
-        self.spec = spec
-
-    # --- server side -------------------------------------------------------------
-    def initialize(self, weights: Weights) -> ServerState:
-        return ServerState()
-
-    def configure_fit(self, *, server_round: int, state: ServerState) -> list[FitIns]:
-        chosen = select_clients(self.spec, server_round, state.meta)
-        return [FitIns(client_id, self.fit_config(server_round, client_id)) for client_id in chosen]
-
-    def fit_config(self, server_round: int, client_id: int) -> dict[str, Any]:
-        spec = self.spec
-        return {
-            "round": server_round,
-            "epochs": spec.local_epochs,
-            "batch_size": spec.batch_size,
-            "learning_rate": spec.learning_rate,
-            "optimizer": spec.optimizer,
-            "proximal_mu": spec.proximal_mu or 0.0,
-        }
-
-    def downlink_extras(self, *, state: ServerState, client_id: int) -> Weights:
-        """Tensors besides the global weights that a client receives (counted in bytes)."""
-        return {}
-
-    def aggregate_updates(self, results: list[FitRes]) -> Weights:
-        """The example-weighted mean update; under client-level DP, the noised mean of clipped ones."""
-        dp = self.spec.dp
-        if dp.enabled:
-            assert dp.clip_norm is not None and dp.noise_multiplier is not None
-            return private_mean(
-                [r.update for r in results], clip_norm=dp.clip_norm, noise_multiplier=dp.noise_multiplier
-            )
-        return weighted_average([r.update for r in results], [r.num_examples for r in results])
-
-    def aggregate_fit(
-        self, *, server_round: int, weights: Weights, results: list[FitRes], state: ServerState
-    ) -> tuple[Weights, ServerState, dict[str, Any]]:
-        assert self.spec.server_learning_rate is not None
-        delta = self.aggregate_updates(results)
-        return apply_update(weights, delta, self.spec.server_learning_rate), state, {}
-
-    # --- client side -------------------------------------------------------------
-    def client_grad_correction(self, *, extras: Weights, client_state: Weights) -> GradCorrection | None:
-        return None
-
-    def client_extras(
-        self,
-        *,
-        global_weights: Weights,
-        local_weights: Weights,
-        extras: Weights,
-        client_state: Weights,
-        steps: int,
-        learning_rate: float,
-    ) -> tuple[Weights, Weights]:
-        """(extra tensors to upload, the client's new state)."""
-        return {}, client_state
+from .lora import FLoRA
+from .records import FitRes, ServerState, Weights
+from .strategy import GradCorrection, Strategy
 
 
 class FedAvg(Strategy):
@@ -297,12 +224,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "krum": Krum,
     "median": Median,
     "trimmed_mean": TrimmedMean,
+    "flora": FLoRA,
 }
-
-
-# "flora" (stacking aggregation of LoRA adapters) lives in lora.py and adds itself to
-# STRATEGIES when imported; it builds on Strategy, hence the import after the table.
-from . import lora  # noqa: E402, F401
 
 
 def strategy_for(spec: JobSpec) -> Strategy:

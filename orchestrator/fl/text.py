@@ -29,7 +29,7 @@ from torch import nn
 
 from jobspec import JobSpec
 
-from .data import REPO_DIR, Dataset
+from .dataset import REPO_DIR, Dataset
 from .lora import LORA_A_SUFFIX, attach_merged_deltas, is_adapter_key, is_merged_key
 from .wire import encode_message
 
@@ -157,21 +157,6 @@ def lora_target_modules(config: Any) -> list[str]:
     if not targets:
         raise ModelUnavailable(f"no LoRA target modules are known for model type '{model_type}'")
     return list(targets)
-
-
-def spec_lora_target_modules(spec: JobSpec) -> list[str]:
-    """The adapted layer names of a LoRA job's model, for the job page (loads only the config)."""
-    from transformers import AutoConfig
-
-    assert spec.model is not None
-    source = resolve_model_source(spec.model)
-    try:
-        config = AutoConfig.from_pretrained(
-            source.location, trust_remote_code=False, local_files_only=source.local
-        )
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"cannot read the configuration of '{source.location}': {exc}") from exc
-    return lora_target_modules(config)
 
 
 def configure_torch_threads() -> int:

@@ -28,13 +28,12 @@ import sys
 import tarfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import DOWNLOAD_TIMEOUT_S, REPO_DIR, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .dataset import DOWNLOAD_TIMEOUT_S, REPO_DIR, Dataset, DatasetUnavailable, data_dir, downloads_allowed
 
 SST2_SOURCE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 # The copy of Zhang et al.'s CSV files that Hugging Face's ag_news loader read.
@@ -139,9 +138,6 @@ def load_ag_news(seed: int) -> Dataset:
         _read_ag_news_csv(directory / "test.csv"),
         AG_NEWS_CLASSES,
     )
-
-
-TEXT_LOADERS: dict[str, Callable[[int], Dataset]] = {"sst2": load_sst2, "ag_news": load_ag_news}
 
 
 # --- the movie-review demo set ------------------------------------------------------------

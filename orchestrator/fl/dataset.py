@@ -1,0 +1,54 @@
+"""What every data-set loader shares: the `Dataset` record it returns, the
+`DatasetUnavailable` error it raises, and where data files live and whether they
+may be downloaded. `data.py` (images, tabular, CSV) and `text_data.py` (text)
+both build on this module.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+DOWNLOAD_TIMEOUT_S = 20
+
+
+class DatasetUnavailable(RuntimeError):
+    """The data set's files are not on this machine and cannot be downloaded."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A train/test split. Image features are float tensors shaped (N, C, H, W);
+    tabular ones (N, F); text is a list of strings (models tokenize it)."""
+
+    name: str
+    x_train: torch.Tensor | list[str]
+    y_train: torch.Tensor
+    x_test: torch.Tensor | list[str]
+    y_test: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.x_train, list)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        assert isinstance(self.x_train, torch.Tensor)
+        return tuple(self.x_train.shape[1:])
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("FLOTILLA_DATA_DIR", REPO_DIR / "var" / "data")).expanduser()
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get("FLOTILLA_DOWNLOAD", "1") not in ("0", "false", "no")
