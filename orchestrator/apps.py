@@ -7,5 +7,6 @@ class OrchestratorConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # HPO follows job events (studies, suggestions) and registers its Celery tasks.
+        # The Celery tasks and the worker-start resume; HPO follows job events (studies, suggestions).
+        from . import tasks  # noqa: F401
         from .hpo import receivers  # noqa: F401

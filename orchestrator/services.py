@@ -2,7 +2,7 @@
 
 A round on Celery (tasks.py only calls these):
 
-    job_create ──on commit──▶ round_start (jobs queue): claim the round, configure it,
+    job_start ──on commit──▶ round_start (jobs queue): claim the round, configure it,
                                create one ClientUpdate per selected client
             ──on commit──▶ client_train × N (clients queue): train, store the uplink,
                                count in; the client that finishes last hands over to
@@ -12,6 +12,11 @@ A round on Celery (tasks.py only calls these):
 Every step claims its row with a conditional UPDATE, so a duplicate delivery does
 nothing, and no step waits for another. The FL logic is the engine's
 (`orchestrator.fl.engine`), the same functions `python -m orchestrator run` uses.
+
+Tasks are sent by name (`queues.py`), never through `webui` or the task objects, so
+neither this module nor the tasks that call it import each other in a loop. Which of
+a job or an HPO study a spec becomes is `submit.job_submit`'s choice, above this
+module and HPO.
 """
 
 from __future__ import annotations
@@ -42,12 +47,9 @@ from .fl.records import ClientReport, FitIns
 from .fl.text import ModelUnavailable, hf_model_location_error
 from .limits import SpecRejected, admission_errors, dataset_path_resolve, user_data_dir
 from .models import ClientUpdate, Job, MetricPoint, Round
+from .queues import CLIENT_TRAIN_TASK, ROUND_FINISH_TASK, ROUND_START_TASK, task_send
 
 logger = logging.getLogger(__name__)
-
-ROUND_START_TASK = "orchestrator.round_start"
-CLIENT_TRAIN_TASK = "orchestrator.client_train"
-ROUND_FINISH_TASK = "orchestrator.round_finish"
 
 # Errors whose message already tells the user what to change.
 USER_ERRORS = (DatasetUnavailable, ModelUnavailable, PartitionError, ValueError, FileNotFoundError)
@@ -58,9 +60,7 @@ class JobBusy(Exception):
 
 
 def _send_task(name: str, *args: Any) -> None:
-    from webui.celery import app  # the project's Celery app; imported late, as it loads Django settings
-
-    app.send_task(name, args=list(args))
+    task_send(name, *args)
 
 
 def _send_client_tasks(update_ids: list[int]) -> None:
@@ -93,12 +93,13 @@ def json_safe(value: Any) -> Any:
 # --- jobs ------------------------------------------------------------------------------
 
 
-def job_create(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "", admit: bool = True) -> Job:
-    """Validate, admit and save a job, then queue its first round once the row is committed.
+def job_admit(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "", admit: bool = True) -> Job:
+    """Validate, admit and save a job, not started yet (`job_start`, or HPO's `study_create`).
 
     Raises SpecRejected (errors name the field) for an invalid spec, a `dataset_path`
     outside the user's data space, or a spec over this deployment's limits. `admit=False`
-    skips the per-user limits, for jobs the platform starts itself (HPO trials).
+    skips the per-user limits, for jobs the platform starts itself (HPO trials). Call it
+    in the transaction that starts the job, so the owner's row stays locked until then.
     """
     raw = spec.model_dump(mode="json") if isinstance(spec, JobSpec) else dict(spec)
     if raw.get("dataset_path"):
@@ -118,21 +119,29 @@ def job_create(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "",
             errors = admission_errors(resolved, active_jobs=active)
             if errors:
                 raise SpecRejected(errors)
-        job = Job.objects.create(
+        return Job.objects.create(
             owner=owner,
             name=resolved.name or "",
             spec=resolved.model_dump(mode="json"),
             prompt=prompt,
             rounds_total=resolved.rounds,
         )
-        if resolved.hpo.enabled:
-            # An HPO job runs a study of trial jobs instead of rounds of its own.
-            from .hpo.services import study_create
 
-            study_create(job=job)
-        else:
-            Round.objects.create(job=job, number=1)
-            transaction.on_commit(lambda: _send_task(ROUND_START_TASK, job.pk, 1))
+
+def job_start(*, job: Job) -> None:
+    """Give a saved job its pending round 1, and queue it once the row is committed."""
+    Round.objects.create(job=job, number=1)
+    transaction.on_commit(lambda: _send_task(ROUND_START_TASK, job.pk, 1))
+
+
+def job_create(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "", admit: bool = True) -> Job:
+    """Admit, save and start a job that runs its own rounds (see `job_admit` for what is refused
+    and `admit`). A search (hpo.enabled) runs a study instead: `submit.job_submit` routes it."""
+    with transaction.atomic():
+        job = job_admit(owner=owner, spec=spec, prompt=prompt, admit=admit)
+        if JobSpec.model_validate(job.spec).hpo.enabled:
+            raise ValueError("a spec with hpo.enabled runs a study: submit it with submit.job_submit")
+        job_start(job=job)
     return job
 
 
@@ -161,9 +170,22 @@ def job_delete(*, job: Job) -> None:
     artifacts.job_artifacts_delete(storage_key)
 
 
-def _job_finish(job_id: int, status: str, *, error: str = "") -> bool:
-    """Move an active job to a final status (inside the caller's transaction)."""
-    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now()}
+def job_mark_running(*, job_id: int) -> bool:
+    """Move a queued job to running (inside the caller's transaction); False if it was not queued."""
+    changed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING, started_at=timezone.now()
+    )
+    if changed:
+        transaction.on_commit(lambda: publish_status_changed(job_id, Job.Status.RUNNING, finished=False))
+    return bool(changed)
+
+
+def job_finish(
+    *, job_id: int, status: str, error: str = "", results: dict[str, float | None] | None = None
+) -> bool:
+    """Move an active job to a final status (inside the caller's transaction), with its
+    error or result figures (`final_accuracy`, ...); False if it had already ended."""
+    fields: dict[str, Any] = {"status": status, "finished_at": timezone.now(), **(results or {})}
     if error:
         fields["error"] = error
     changed = Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(**fields)
@@ -176,7 +198,7 @@ def _round_fail(round_id: int, job_id: int, *, from_status: str, error: str) -> 
     """Fail the round and its job, unless another delivery already moved the round on."""
     with transaction.atomic():
         if Round.objects.filter(pk=round_id, status=from_status).update(status=Round.Status.FAILED):
-            _job_finish(job_id, Job.Status.FAILED, error=error)
+            job_finish(job_id=job_id, status=Job.Status.FAILED, error=error)
 
 
 # --- a user's data space and API token -------------------------------------------------------
@@ -228,7 +250,7 @@ def round_start(*, job_id: int, round_number: int) -> None:
             if Round.objects.filter(pk=round_.pk, status=Round.Status.PENDING).update(
                 status=Round.Status.CANCELLED
             ):
-                _job_finish(job_id, Job.Status.CANCELLED)
+                job_finish(job_id=job_id, status=Job.Status.CANCELLED)
         return
     if job.status not in (Job.Status.QUEUED, Job.Status.RUNNING):
         return
@@ -249,20 +271,16 @@ def round_start(*, job_id: int, round_number: int) -> None:
         _round_fail(round_.pk, job_id, from_status=Round.Status.PENDING, error=describe_error(exc))
         return
 
-    now = timezone.now()
     with transaction.atomic():
         claimed = Round.objects.filter(pk=round_.pk, status=Round.Status.PENDING).update(
             status=Round.Status.TRAINING,
-            started_at=now,
+            started_at=timezone.now(),
             selected=[ins.client_id for ins in instructions],
             expected_clients=len(instructions),
         )
         if not claimed:
             return
-        if Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-            status=Job.Status.RUNNING, started_at=now
-        ):
-            transaction.on_commit(lambda: publish_status_changed(job_id, Job.Status.RUNNING, finished=False))
+        job_mark_running(job_id=job_id)
         updates = ClientUpdate.objects.bulk_create(
             ClientUpdate(round_id=round_.pk, client_id=ins.client_id, config=json_safe(ins.config))
             for ins in instructions
@@ -441,9 +459,9 @@ def _round_record(round_: Round, summary: Any) -> None:
         job.save()
         transaction.on_commit(lambda: publish_round_completed(job_id, number))
         if job.status == Job.Status.CANCELLING:
-            _job_finish(job_id, Job.Status.CANCELLED)
+            job_finish(job_id=job_id, status=Job.Status.CANCELLED)
         elif number >= job.rounds_total:
-            _job_finish(job_id, Job.Status.SUCCEEDED)
+            job_finish(job_id=job_id, status=Job.Status.SUCCEEDED)
         elif job.status == Job.Status.RUNNING:
             Round.objects.create(job_id=job_id, number=number + 1)
             transaction.on_commit(lambda: _send_task(ROUND_START_TASK, job_id, number + 1))

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobspec import JobSpec
-from orchestrator import selectors, services
+from orchestrator import selectors, services, submit
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
 
@@ -173,7 +173,7 @@ class JobListCreate(generics.ListAPIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
-            job = services.job_create(owner=_user(request), spec=spec, prompt=prompt)
+            job = submit.job_submit(owner=_user(request), spec=spec, prompt=prompt)
         except SpecRejected as rejected:
             return Response({"errors": rejected.errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(JobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -1,8 +1,10 @@
 """The Celery app: `celery -A webui worker -Q jobs,clients,hpo`.
 
 Queues: `jobs` (round control: configure, aggregate), `clients` (local training
-of simulated clients), `hpo` (hyper-parameter search). Configuration comes from
-Django settings (the CELERY_* names).
+of simulated clients), `hpo` (hyper-parameter search); every task's name and queue
+are in `orchestrator.queues`, the routes below come from there. Configuration comes
+from Django settings (the CELERY_* names). Reacting to the worker's start (resuming
+jobs and studies) is the orchestrator's, connected when its app is ready.
 """
 
 from __future__ import annotations
@@ -11,17 +13,15 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_process_init, worker_ready
+from celery.signals import celeryd_init, worker_process_init
+
+from orchestrator.queues import TASK_ROUTES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webui.settings")
 
 app = Celery("flotilla")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_routes = {
-    "orchestrator.round_start": {"queue": "jobs"},
-    "orchestrator.round_finish": {"queue": "jobs"},
-    "orchestrator.client_train": {"queue": "clients"},
-}
+app.conf.task_routes = TASK_ROUTES
 app.autodiscover_tasks()
 
 _worker_processes = 1
@@ -42,11 +42,3 @@ def limit_torch_threads(**kwargs: Any) -> None:
 
     threads = settings.FLOTILLA_TORCH_THREADS or max(1, (os.cpu_count() or 1) // _worker_processes)
     torch.set_num_threads(threads)
-
-
-@worker_ready.connect
-def resume_interrupted_jobs(sender: Any = None, **kwargs: Any) -> None:
-    """Re-deliver the work this worker left mid-round when it stopped (duplicates are no-ops)."""
-    from orchestrator.services import jobs_resume
-
-    jobs_resume(worker=getattr(sender, "hostname", None))

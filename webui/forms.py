@@ -3,7 +3,7 @@
 The job form never declares a spec field itself. `spec_form()` walks the JSON
 schema of `JobSpec` (`jobspec.schema`: enums become selects, numbers
 number inputs, booleans checkboxes, lists comma-separated text) so a field added
-to the spec appears here, in its group, with its default. Validation is pydantic's: `job_create`
+to the spec appears here, in its group, with its default. Validation is pydantic's: `job_submit`
 returns field-named errors that `spec_form(errors=...)` shows at the field.
 
 The partial `jobs/_spec_form.html` renders a `SpecForm`; it takes a spec or dict

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from orchestrator import artifacts, selectors, services
+from orchestrator import artifacts, selectors, services, submit
 from orchestrator.limits import SpecRejected, user_data_dir
 from orchestrator.models import Job
 from orchestrator.presets import PRESETS, preset_by_key
@@ -64,7 +64,7 @@ def job_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         prompt = request.POST.get("prompt", "")
         try:
-            job = services.job_create(
+            job = submit.job_submit(
                 owner=current_user(request), spec=spec_from_form(request.POST), prompt=prompt
             )
         except SpecRejected as rejected:

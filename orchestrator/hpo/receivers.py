@@ -1,7 +1,7 @@
-"""HPO listens to the job events: a study ticks when one of its jobs completes a round or ends,
-a finished plain job gets suggestions, and a starting worker resumes the active studies.
+"""HPO listens to the job events: a study ticks when one of its jobs completes a round or ends, a finished plain job gets
+suggestions, and a starting worker resumes the active studies.
 
-Connected when the orchestrator app is ready; importing this also registers HPO's Celery tasks.
+Connected when the orchestrator app is ready.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from django.dispatch import receiver
 from orchestrator.events import job_finished, round_completed
 from orchestrator.models import Job
 
-from . import (
-    dispatch,
-    tasks,  # noqa: F401  (registers the tasks in every process that sends or runs them)
-)
-from .dispatch import STUDY_TICK_TASK
-from .services import job_suggestions_request, studies_resume, study_for_job_id
+from .selectors import study_for_job_id
+from .services import job_suggestions_request, studies_resume, study_tick_request
 
 SUGGESTED_STATUSES = (Job.Status.SUCCEEDED, Job.Status.CANCELLED)
 
@@ -28,14 +24,14 @@ SUGGESTED_STATUSES = (Job.Status.SUCCEEDED, Job.Status.CANCELLED)
 def tick_on_round(sender: Any = None, *, job_id: int, round_number: int, **kwargs: Any) -> None:
     study_id = study_for_job_id(job_id)
     if study_id is not None:
-        dispatch.send_hpo_task(STUDY_TICK_TASK, study_id)
+        study_tick_request(study_id=study_id)
 
 
 @receiver(job_finished, dispatch_uid="hpo.job_finished")
 def tick_or_suggest_on_end(sender: Any = None, *, job_id: int, status: str, **kwargs: Any) -> None:
     study_id = study_for_job_id(job_id)
     if study_id is not None:
-        dispatch.send_hpo_task(STUDY_TICK_TASK, study_id)
+        study_tick_request(study_id=study_id)
     elif status in SUGGESTED_STATUSES:
         job_suggestions_request(job_id=job_id)
 

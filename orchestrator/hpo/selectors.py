@@ -7,16 +7,43 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from jobspec import JobSpec, spec_diff
 from orchestrator.models import Job, JobSuggestions, Round, Study, Trial
 
-from .services import best_spec, best_trial_row, study_for_job_id
+from .space import trial_spec
 from .study import better
 
 # Fields every trial sets for itself: not part of what it proposes.
 TRIAL_BOOKKEEPING = ("name", "validation_fraction")
+
+
+def study_for_job_id(job_id: int) -> int | None:
+    """The study a job belongs to: as its HPO job, one of its trials, or its best-spec run."""
+    found = (
+        Study.objects.filter(Q(job_id=job_id) | Q(final_job_id=job_id) | Q(trials__job_id=job_id))
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return int(found) if found is not None else None
+
+
+def best_trial_row(trials: list[Trial], objective: str) -> Trial | None:
+    best: Trial | None = None
+    for trial in trials:
+        if trial.status != Trial.Status.COMPLETE or trial.value is None:
+            continue
+        if best is None or better(trial.value, best.value or 0.0, objective):
+            best = trial
+    return best
+
+
+def best_spec(trial: Trial, base: JobSpec) -> JobSpec:
+    """A trial's spec as the plain job it proposes: the base's name and validation setting."""
+    data = JobSpec.model_validate(trial.job.spec).model_dump(mode="json")
+    data["name"] = base.name
+    return trial_spec(JobSpec.model_validate(data), validation_fraction=base.validation_fraction)
 
 
 def studies_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:

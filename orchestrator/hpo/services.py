@@ -29,6 +29,7 @@ import logging
 import math
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import optuna
@@ -41,17 +42,16 @@ from optuna.trial import TrialState
 
 from jobspec import JobSpec
 from orchestrator import services as job_services
-from orchestrator.events import publish_status_changed
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, JobSuggestions, Round, Study, Trial
+from orchestrator.queues import STUDY_TICK_TASK, SUGGESTIONS_TASK, task_send
 
-from . import dispatch
 from .diagnostics import suggestions as diagnostic_suggestions
-from .dispatch import STUDY_TICK_TASK, SUGGESTIONS_TASK
 from .llm import LLMProposer, configured_llm_proposer
 from .records import ClientPoint, Proposal, RoundPoint, TrialRecord, TrialStatus
+from .selectors import best_spec, best_trial_row, study_for_job_id
 from .space import search_space, trial_spec
-from .study import BASE_REASON, VALIDATION_FRACTION, better, next_proposal
+from .study import BASE_REASON, VALIDATION_FRACTION, next_proposal
 from .tpe import OptunaProposer, create_study, storage_for
 
 logger = logging.getLogger(__name__)
@@ -70,6 +70,10 @@ OPTUNA_STATUS: dict[str, TrialStatus] = {
 }
 
 
+def _send_task(name: str, *args: int, countdown: float | None = None) -> None:
+    task_send(name, *args, countdown=countdown)
+
+
 def parallel_trials() -> int:
     return max(1, int(settings.FLOTILLA_HPO_PARALLEL_TRIALS))
 
@@ -79,10 +83,11 @@ def optuna_storage_url() -> str:
     database = connection.settings_dict
     if database["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{database['NAME']}"
-    password = f":{database['PASSWORD']}" if database.get("PASSWORD") else ""
+    user = quote(str(database["USER"]), safe="")
+    password = f":{quote(str(database['PASSWORD']), safe='')}" if database.get("PASSWORD") else ""
     host = database.get("HOST") or "localhost"
     port = f":{database['PORT']}" if database.get("PORT") else ""
-    return f"postgresql+psycopg://{database['USER']}{password}@{host}{port}/{database['NAME']}"
+    return f"postgresql+psycopg://{user}{password}@{host}{port}/{database['NAME']}"
 
 
 _STORAGES: dict[str, BaseStorage] = {}
@@ -116,14 +121,14 @@ def study_create(*, job: Job) -> Study:
         trials_total=spec.hpo.trials,
         parallel_trials=min(spec.hpo.trials, parallel_trials()),
     )
-    transaction.on_commit(lambda: dispatch.send_hpo_task(STUDY_TICK_TASK, study.pk))
+    transaction.on_commit(lambda: _send_task(STUDY_TICK_TASK, study.pk))
     return study
 
 
 def study_cancel(*, study: Study) -> Study:
     """Cancel the HPO job: its running trials stop after their current round."""
     job_services.job_cancel(job=study.job)
-    dispatch.send_hpo_task(STUDY_TICK_TASK, study.pk)
+    _send_task(STUDY_TICK_TASK, study.pk)
     study.refresh_from_db()
     return study
 
@@ -132,18 +137,8 @@ def studies_resume() -> int:
     """Tick every active study (a worker started: pick up whatever was left mid-study)."""
     ids = list(Study.objects.filter(status__in=Study.ACTIVE_STATUSES).values_list("pk", flat=True))
     for study_id in ids:
-        dispatch.send_hpo_task(STUDY_TICK_TASK, study_id)
+        _send_task(STUDY_TICK_TASK, study_id)
     return len(ids)
-
-
-def study_for_job_id(job_id: int) -> int | None:
-    """The study a job belongs to: as its HPO job, one of its trials, or its best-spec run."""
-    found = (
-        Study.objects.filter(Q(job_id=job_id) | Q(final_job_id=job_id) | Q(trials__job_id=job_id))
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return int(found) if found is not None else None
 
 
 def study_tick(*, study_id: int) -> None:
@@ -154,7 +149,7 @@ def study_tick(*, study_id: int) -> None:
     if not active.filter(free).update(lease_until=now + timedelta(seconds=LEASE_S)):
         if active.exists():
             # Another tick is working on it and may have read the rows before this event: look again.
-            dispatch.send_hpo_task(STUDY_TICK_TASK, study_id, countdown=RETRY_TICK_S)
+            _send_task(STUDY_TICK_TASK, study_id, countdown=RETRY_TICK_S)
         return
     try:
         StudyControl(Study.objects.select_related("job").get(pk=study_id)).tick()
@@ -200,14 +195,8 @@ class StudyControl:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _start_job(self) -> None:
-        job_id = self.job.pk
         with transaction.atomic():
-            if Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-                status=Job.Status.RUNNING, started_at=timezone.now()
-            ):
-                transaction.on_commit(
-                    lambda: publish_status_changed(job_id, Job.Status.RUNNING, finished=False)
-                )
+            job_services.job_mark_running(job_id=self.job.pk)
 
     def _reconcile(self) -> None:
         rows = dict(Trial.objects.filter(study=self.study).values_list("optuna_number", "status"))
@@ -230,13 +219,11 @@ class StudyControl:
         if Trial.objects.filter(pk=trial.pk, status=Trial.Status.RUNNING).update(**fields):
             self.optuna.finish(trial.optuna_number, OPTUNA_STATUS[status], value)
 
-    def _finish_job(self, status: str, **fields: Any) -> None:
-        job_id = self.job.pk
+    def _finish_job(
+        self, status: str, *, error: str = "", results: dict[str, float | None] | None = None
+    ) -> None:
         with transaction.atomic():
-            if Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(
-                status=status, finished_at=timezone.now(), **fields
-            ):
-                transaction.on_commit(lambda: publish_status_changed(job_id, status, finished=True))
+            job_services.job_finish(job_id=self.job.pk, status=status, error=error, results=results)
 
     def _finish_study(self, status: str, *, error: str = "") -> None:
         Study.objects.filter(pk=self.study.pk, status__in=Study.ACTIVE_STATUSES).update(
@@ -360,9 +347,11 @@ class StudyControl:
             self._finish_study(Study.Status.SUCCEEDED)
             self._finish_job(
                 Job.Status.SUCCEEDED,
-                final_accuracy=final.final_accuracy,
-                final_loss=final.final_loss,
-                best_accuracy=final.final_accuracy,
+                results={
+                    "final_accuracy": final.final_accuracy,
+                    "final_loss": final.final_loss,
+                    "best_accuracy": final.final_accuracy,
+                },
             )
         else:
             self._fail(
@@ -379,23 +368,6 @@ def objective_value(metrics: dict[str, Any], objective: str) -> float | None:
     if not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
-
-
-def best_trial_row(trials: list[Trial], objective: str) -> Trial | None:
-    best: Trial | None = None
-    for trial in trials:
-        if trial.status != Trial.Status.COMPLETE or trial.value is None:
-            continue
-        if best is None or better(trial.value, best.value or 0.0, objective):
-            best = trial
-    return best
-
-
-def best_spec(trial: Trial, base: JobSpec) -> JobSpec:
-    """A trial's spec as the plain job it proposes: the base's name and validation setting."""
-    data = JobSpec.model_validate(trial.job.spec).model_dump(mode="json")
-    data["name"] = base.name
-    return trial_spec(JobSpec.model_validate(data), validation_fraction=base.validation_fraction)
 
 
 # --- curves ----------------------------------------------------------------------------------
@@ -490,5 +462,9 @@ def job_suggestions_create(*, job_id: int) -> JobSuggestions | None:
     return suggestions
 
 
+def study_tick_request(*, study_id: int) -> None:
+    _send_task(STUDY_TICK_TASK, study_id)
+
+
 def job_suggestions_request(*, job_id: int) -> None:
-    dispatch.send_hpo_task(SUGGESTIONS_TASK, job_id)
+    _send_task(SUGGESTIONS_TASK, job_id)

@@ -7,17 +7,15 @@ from typing import Any
 
 import pytest
 
-from orchestrator import services, tasks
-from orchestrator.hpo import dispatch
+from orchestrator import queues, services, tasks
 from orchestrator.hpo import services as hpo_services
-from orchestrator.hpo import tasks as hpo_tasks
 
 TASKS: dict[str, Callable[..., Any]] = {
-    services.ROUND_START_TASK: tasks.round_start_task,
-    services.CLIENT_TRAIN_TASK: tasks.client_train_task,
-    services.ROUND_FINISH_TASK: tasks.round_finish_task,
-    dispatch.STUDY_TICK_TASK: hpo_tasks.study_tick_task,
-    dispatch.SUGGESTIONS_TASK: hpo_tasks.suggestions_task,
+    queues.ROUND_START_TASK: tasks.round_start_task,
+    queues.CLIENT_TRAIN_TASK: tasks.client_train_task,
+    queues.ROUND_FINISH_TASK: tasks.round_finish_task,
+    queues.STUDY_TICK_TASK: tasks.study_tick_task,
+    queues.SUGGESTIONS_TASK: tasks.suggestions_task,
 }
 
 
@@ -48,7 +46,7 @@ def all_tasks(clean_services: None, monkeypatch: pytest.MonkeyPatch) -> AllTasks
     """(`clean_services` empties the artifact directory: job ids restart in a new test database.)"""
     broker = AllTasks()
     monkeypatch.setattr(services, "_send_task", broker.send)
-    monkeypatch.setattr(dispatch, "send_hpo_task", broker.send)
+    monkeypatch.setattr(hpo_services, "_send_task", broker.send)
     return broker
 
 

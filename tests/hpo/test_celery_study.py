@@ -10,7 +10,7 @@ import optuna
 import pytest
 from django.contrib.auth.models import User
 
-from orchestrator import services
+from orchestrator import submit
 from orchestrator.hpo import services as hpo_services
 from orchestrator.models import Job, Round, Study, Trial
 
@@ -56,7 +56,7 @@ def test_a_study_survives_its_worker_being_killed_mid_study(
     log = tmp_path / "worker.log"
     worker = start_worker(name, log)
     try:
-        parent = services.job_create(owner=user, spec=SEARCH)
+        parent = submit.job_submit(owner=user, spec=SEARCH)
         study = Study.objects.get(job=parent)
         wait_until(
             lambda: Round.objects.filter(job__hpo_trial__study=study, status="completed").exists(),
@@ -81,7 +81,7 @@ def test_a_study_survives_its_worker_being_killed_mid_study(
 def test_a_three_trial_study_runs_through_the_celery_worker(
     celery_worker: str, user: User, wait_until
 ) -> None:
-    parent = services.job_create(owner=user, spec=SEARCH)
+    parent = submit.job_submit(owner=user, spec=SEARCH)
     study = Study.objects.get(job=parent)
     wait_until(lambda: Job.objects.get(pk=parent.pk).is_finished, timeout=STUDY_TIMEOUT_S, what="the study")
     parent.refresh_from_db()

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from orchestrator import services
+from orchestrator import services, submit
 from orchestrator.models import Job, JobSuggestions, Study
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -69,7 +69,7 @@ def test_a_finished_job_shows_suggestions_that_apply_to_the_form(
 def test_the_study_page_and_api_show_trials_curves_and_the_best_spec(
     all_tasks, user: User, other_user: User
 ) -> None:
-    parent = services.job_create(owner=user, spec=SEARCH)
+    parent = submit.job_submit(owner=user, spec=SEARCH)
     study = Study.objects.get(job=parent)
     client = client_for(user)
     running = client.get(f"/studies/{study.pk}/live/")

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from jobspec import JobSpec
-from orchestrator import services
+from orchestrator import services, submit
 from orchestrator.hpo import services as hpo_services
 from orchestrator.hpo.tpe import OptunaProposer
 from orchestrator.models import Job, Round, Study, Trial
@@ -43,7 +43,7 @@ def finished(job: Job) -> bool:
 def test_a_study_runs_its_trials_as_jobs_and_reports_the_best_specs_test_accuracy(
     all_tasks, user: User
 ) -> None:
-    parent = services.job_create(owner=user, spec=HPO_SPEC)
+    parent = submit.job_submit(owner=user, spec=HPO_SPEC)
     assert not Round.objects.filter(job=parent).exists()  # an HPO job has no rounds of its own
     study = Study.objects.get(job=parent)
     assert (study.trials_total, study.parallel_trials) == (3, 2)
@@ -92,7 +92,7 @@ def test_a_pruned_trial_job_stops_before_its_last_round(all_tasks, user: User, m
 
     monkeypatch.setattr(OptunaProposer, "report", prune_trial_one)
     spec = {**HPO_SPEC, "rounds": 4, "hpo": {**HPO_SPEC["hpo"], "trials": 2}}
-    parent = services.job_create(owner=user, spec=spec)
+    parent = submit.job_submit(owner=user, spec=spec)
     all_tasks.deliver()
 
     parent.refresh_from_db()
@@ -106,7 +106,7 @@ def test_a_pruned_trial_job_stops_before_its_last_round(all_tasks, user: User, m
 
 
 def test_cancelling_the_study_cancels_its_trials(all_tasks, user: User) -> None:
-    parent = services.job_create(owner=user, spec={**HPO_SPEC, "rounds": 3})
+    parent = submit.job_submit(owner=user, spec={**HPO_SPEC, "rounds": 3})
     study = Study.objects.get(job=parent)
     all_tasks.deliver(
         until=lambda: Round.objects.filter(job__hpo_trial__study=study, status="completed").exists()
@@ -131,7 +131,7 @@ def test_cancelling_the_study_cancels_its_trials(all_tasks, user: User) -> None:
 
 
 def test_a_study_resumes_after_lost_tasks_and_a_tick_that_died(all_tasks, user: User) -> None:
-    parent = services.job_create(owner=user, spec=HPO_SPEC)
+    parent = submit.job_submit(owner=user, spec=HPO_SPEC)
     study = Study.objects.get(job=parent)
     all_tasks.deliver(until=lambda: study.trials.count() >= 2)
     # A worker dies: its queued messages are gone, and a tick had asked Optuna for a trial
