@@ -89,7 +89,7 @@ def _print_report(summary: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, load_cases, save_scores, score_all
+    from .evaluate import evaluate, load_cases, save_scores, score_all, scores_json
     from .loading import MODEL_DIR, load_parser
 
     directory = Path(args.model) if args.model else MODEL_DIR
@@ -101,6 +101,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         save_scores(reports, directory / "scores.json")
     if args.cases:
         reports.append(evaluate(Path(args.cases).stem, load_cases(Path(args.cases)), parser.parse_json))
+    if args.json:
+        sys.stdout.write(scores_json(reports))
+        return 0
     for report in reports:
         _print_report(report.summary())
         if args.failures:
@@ -141,7 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(handler=cmd_train)
 
     evaluate = commands.add_parser(
-        "eval", help="accuracy on the held-out family and the hand-written prompts"
+        "eval",
+        help="accuracy on the held-out family and the hand-written prompts",
+        description=(
+            "Parses the held-out family (generated from the training seed) and every written set in "
+            "intent_llm/data/, and prints per-field accuracy, exact match and refusals per set. "
+            "The shipped model's scores are in intent_llm/model/scores.json; to check them: "
+            "python -m intent_llm eval --json | diff - intent_llm/model/scores.json"
+        ),
     )
     evaluate.add_argument("--model", help="model directory (default: intent_llm/model)")
     evaluate.add_argument(
@@ -153,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--failures", action="store_true", help="print every wrong answer")
     evaluate.add_argument(
         "--save", action="store_true", help="write the scores to the model directory's scores.json"
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print the scores as scores.json holds them, instead of a table"
     )
     evaluate.set_defaults(handler=cmd_eval)
 

@@ -9,6 +9,10 @@ Selected by configuration instead of the fine-tuned encoder (see loading.py):
   goes in `response_format` ({"type": "json_schema"}), which those servers enforce
   with their own guided decoding.
 
+Both offer `complete(prompt, *, schema=None, system=None, schema_name=None)`: with no
+schema and no system prompt they answer with a job spec, constrained to `output_schema()`;
+other callers (HPO's LLM proposer) give their own instructions and JSON schema per question.
+
 Either way the answer is never trusted: it is parsed as JSON and goes through the
 same validation as the encoder's output (decode.validate_values), so every result
 is a spec JobSpec accepts -- with warnings for what was dropped -- or a clear error.
@@ -74,6 +78,22 @@ class Completion(Protocol):
     def complete(self, prompt: str) -> str: ...
 
 
+class SchemaCompletion(Protocol):
+    """A generative backend answering with JSON text that conforms to `schema`
+    (by default `output_schema()`), following `system` (by default the parser's instructions).
+    `schema_name` is what the schema is called where the transport names it (OpenAI's
+    `json_schema.name`)."""
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        system: str | None = None,
+        schema_name: str | None = None,
+    ) -> str: ...
+
+
 class GenerativeParser:
     """Parses prompts with a generative backend; same result type and validation as IntentParser."""
 
@@ -127,36 +147,45 @@ class TransformersBackend:
     """A causal LM from a local directory, its decoding constrained to `output_schema()`."""
 
     system_prompt = SYSTEM_PROMPT
-    plain_prompt = "{system}\n\nRequest: {prompt}\nJSON: "  # for models without a chat template
+    # For models without a chat template: the parser's own instructions, and a caller's.
+    plain_prompt = "{system}\n\nRequest: {prompt}\nJSON: "
+    plain_prompt_with_system = "{system}\n\n{prompt}\nJSON: "
 
     def __init__(self, path: str | Path, max_new_tokens: int = 512) -> None:
-        from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True).eval()
         self.max_new_tokens = max_new_tokens
         self.tokenizer_data = _enforcer_tokenizer_data(self.tokenizer)
-        # One whitespace at a time: a model that pads JSON with spaces would spend its budget on them.
-        self.schema_parser = JsonSchemaParser(
-            output_schema(), CharacterLevelParserConfig(max_consecutive_whitespaces=1)
-        )
+        self.schema_parser = _schema_parser(output_schema())
 
-    def _input_text(self, prompt: str) -> str:
-        messages = [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": prompt}]
+    def _input_text(self, prompt: str, system: str | None = None) -> str:
+        instructions = self.system_prompt if system is None else system
+        messages = [{"role": "system", "content": instructions}, {"role": "user", "content": prompt}]
         if getattr(self.tokenizer, "chat_template", None):
             return str(
                 self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             )
-        return self.plain_prompt.format(system=self.system_prompt, prompt=prompt)
+        template = self.plain_prompt if system is None else self.plain_prompt_with_system
+        return template.format(system=instructions, prompt=prompt)
 
-    def complete(self, prompt: str) -> str:
+    def complete(
+        self,
+        prompt: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        system: str | None = None,
+        schema_name: str | None = None,  # noqa: ARG002 - a local model's schema needs no name
+    ) -> str:
+        """The model's answer, its decoding constrained to `schema` (default: `output_schema()`)."""
         import torch
         from lmformatenforcer import TokenEnforcer
         from transformers import LogitsProcessorList
 
-        inputs = self.tokenizer(self._input_text(prompt), return_tensors="pt")
-        enforcer = TokenEnforcer(self.tokenizer_data, self.schema_parser)
+        inputs = self.tokenizer(self._input_text(prompt, system), return_tensors="pt")
+        parser = self.schema_parser if schema is None else _schema_parser(schema)
+        enforcer = TokenEnforcer(self.tokenizer_data, parser)
         eos = self.tokenizer.eos_token_id
         with torch.inference_mode():
             output = self.model.generate(
@@ -169,6 +198,13 @@ class TransformersBackend:
             )
         generated = output[0, inputs["input_ids"].shape[1] :]
         return str(self.tokenizer.decode(generated, skip_special_tokens=True))
+
+
+def _schema_parser(schema: dict[str, Any]) -> Any:
+    from lmformatenforcer import CharacterLevelParserConfig, JsonSchemaParser
+
+    # One whitespace at a time: a model that pads JSON with spaces would spend its budget on them.
+    return JsonSchemaParser(schema, CharacterLevelParserConfig(max_consecutive_whitespaces=1))
 
 
 class _SchemaLogitsProcessor:
@@ -224,23 +260,44 @@ class OpenAICompatibleBackend:
         self.api_key = api_key
         self.timeout = timeout
 
-    def request_body(self, prompt: str) -> dict[str, Any]:
+    def request_body(
+        self,
+        prompt: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        system: str | None = None,
+        schema_name: str | None = None,
+    ) -> dict[str, Any]:
+        if schema is None:
+            schema, schema_name = output_schema(), schema_name or "job_spec"
         return {
             "model": self.model,
-            "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}],
+            "messages": [
+                {"role": "system", "content": SYSTEM_PROMPT if system is None else system},
+                {"role": "user", "content": prompt},
+            ],
             "temperature": 0,
             "response_format": {
                 "type": "json_schema",
-                "json_schema": {"name": "job_spec", "schema": output_schema(), "strict": True},
+                "json_schema": {"name": schema_name or "answer", "schema": schema, "strict": True},
             },
         }
 
-    def complete(self, prompt: str) -> str:
+    def complete(
+        self,
+        prompt: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        system: str | None = None,
+        schema_name: str | None = None,
+    ) -> str:
+        """The endpoint's answer to `prompt`, asked to follow `schema` (default: `output_schema()`)."""
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
+        body = self.request_body(prompt, schema=schema, system=system, schema_name=schema_name)
         request = urllib.request.Request(  # noqa: S310 - the operator configures this URL
-            self.url, data=json.dumps(self.request_body(prompt)).encode(), headers=headers, method="POST"
+            self.url, data=json.dumps(body).encode(), headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310

@@ -32,8 +32,7 @@ def run_benchmark(count: int) -> dict[str, float]:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from .dataset import to_cases
-    from .evaluate import load_cases
+    from .evaluate import load_cases, to_cases
     from .generator import generate
     from .loading import load_parser
 

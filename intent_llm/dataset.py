@@ -1,4 +1,4 @@
-"""Generated examples as training samples (label indices) and as evaluation cases."""
+"""Generated examples as training samples (label indices); evaluate.to_cases makes them evaluation cases."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import Case
 from .featurize import Prepared, label_spans, prepare
 from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
 from .generator import Example
@@ -45,7 +44,3 @@ def to_samples(examples: list[Example], corrector: SpellingCorrector | None) -> 
             )
         )
     return samples, dropped
-
-
-def to_cases(examples: list[Example]) -> list[Case]:
-    return [Case(example.prompt, example.expect if example.job else None) for example in examples]

@@ -13,9 +13,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobspec import flatten
+
+if TYPE_CHECKING:
+    from .generator import Example
 
 HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
 # Written before the first model was evaluated and never used to tune it: an honest estimate.
@@ -45,6 +48,11 @@ WRITTEN_SETS = {
 class Case:
     prompt: str
     expect: dict[str, Any] | None  # None: the prompt must be refused
+
+
+def to_cases(examples: Iterable[Example]) -> list[Case]:
+    """Generated examples as cases: a job's expected fields, or a refusal."""
+    return [Case(example.prompt, example.expect if example.job else None) for example in examples]
 
 
 def load_cases(path: Path = HANDWRITTEN) -> list[Case]:
@@ -150,7 +158,6 @@ def evaluate(name: str, cases: Iterable[Case], parse: Callable[[str], dict[str, 
 
 def score_all(parse: Callable[[str], dict[str, Any]], seed: int, heldout_examples: int) -> list[Report]:
     """The held-out family (generated from `seed`) and every written set, in that order."""
-    from .dataset import to_cases
     from .generator import generate
 
     sets = [("heldout", to_cases(generate(heldout_examples, seed, "heldout")))]
@@ -158,6 +165,10 @@ def score_all(parse: Callable[[str], dict[str, Any]], seed: int, heldout_example
     return [evaluate(name, cases, parse) for name, cases in sets]
 
 
+def scores_json(reports: list[Report]) -> str:
+    """The reports' summaries as scores.json holds them."""
+    return json.dumps({report.name: report.summary() for report in reports}, indent=2) + "\n"
+
+
 def save_scores(reports: list[Report], path: Path) -> None:
-    scores = {report.name: report.summary() for report in reports}
-    path.write_text(json.dumps(scores, indent=2) + "\n", encoding="utf-8")
+    path.write_text(scores_json(reports), encoding="utf-8")

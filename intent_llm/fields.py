@@ -8,6 +8,7 @@ the spec's int/float fields of the contract. The parser decodes the contract's f
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -105,6 +106,68 @@ FIXABLE_FIELDS: tuple[str, ...] = (
 )
 
 STRING_FIELDS = ("name", "dataset_path")
+
+RETRAIN = "python -m intent_llm train"
+
+
+def head_labels() -> dict[str, list[str]]:
+    """Each output head's label vocabulary, in the order of its outputs.
+
+    A trained model records these in its config.json: they are what its outputs mean, and
+    they come from the spec's `Literal` order, so a reordered or changed enum must not
+    silently change what a shipped model says (`check_head_labels`).
+    """
+    return {
+        "intent": list(INTENT_LABELS),
+        **{head: list(labels) for head, labels in ENUM_HEADS.items()},
+        "fixed": list(FIXABLE_FIELDS),
+        "spans": list(SPAN_LABELS),
+    }
+
+
+class LabelMismatch(ValueError):
+    """A model's recorded head vocabularies are not the ones this code decodes with."""
+
+
+def check_head_labels(recorded: Mapping[str, Sequence[str]] | None, source: str) -> None:
+    """Refuse a model whose heads were trained on other labels (or another order) than the code's."""
+    if recorded is None:
+        raise LabelMismatch(
+            f"{source} does not record its heads' label vocabularies ('labels'); retrain: {RETRAIN}"
+        )
+    expected = head_labels()
+    problems = []
+    for head in sorted(set(expected) - set(recorded)):
+        problems.append(f"head '{head}' is not recorded")
+    for head in sorted(set(recorded) - set(expected)):
+        problems.append(f"head '{head}' is recorded but not decoded")
+    for head, labels in expected.items():
+        if head in recorded and list(recorded[head]) != labels:
+            problems.append(f"head '{head}': {_label_difference(list(recorded[head]), labels)}")
+    if problems:
+        raise LabelMismatch(
+            f"{source} was trained with other label vocabularies than intent_llm decodes with: "
+            + "; ".join(problems)
+            + f". Restore the labels in intent_llm/fields.py (and the spec's Literal order) or retrain: {RETRAIN}"
+        )
+
+
+def _label_difference(model: list[str], code: list[str]) -> str:
+    only_model = [label for label in model if label not in code]
+    only_code = [label for label in code if label not in model]
+    parts = []
+    if only_model:
+        parts.append(f"the model has {only_model} which the code lacks")
+    if only_code:
+        parts.append(f"the code has {only_code} which the model lacks")
+    if not parts:
+        moved = [
+            f"{index}: model {a!r}, code {b!r}"
+            for index, (a, b) in enumerate(zip(model, code, strict=False))
+            if a != b
+        ]
+        parts.append("same labels in another order (" + ", ".join(moved) + ")")
+    return f"model {model} vs code {code}: " + " and ".join(parts)
 
 
 def _check_against_spec() -> None:

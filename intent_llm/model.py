@@ -31,7 +31,7 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .featurize import Prepared, encoder_dir
-from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
+from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS, check_head_labels
 from .numbers import NUMBER_FEATURES
 
 MAX_TOKENS = 192
@@ -242,7 +242,8 @@ def average_outputs(outputs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarra
 class NeuralPredictor:
     """The members, ready to read prompts (batch of one, no gradients).
 
-    `directory/config.json` names the members (folders in `directory`) and their LoRA settings.
+    `directory/config.json` names the members (folders in `directory`), their LoRA settings and
+    each head's label vocabulary (`labels`): a model trained on other labels is refused.
     """
 
     def __init__(self, nets: list[IntentNet], tokenizer: Tokenizer) -> None:
@@ -252,6 +253,7 @@ class NeuralPredictor:
     @classmethod
     def load(cls, directory: Path, members: list[str] | None = None) -> NeuralPredictor:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+        check_head_labels(config.get("labels"), str(directory / "config.json"))
         names = members or list(config["members"])
         unknown = sorted(set(names) - set(config["members"]))
         if unknown:

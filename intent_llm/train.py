@@ -23,8 +23,8 @@ from torch import nn
 
 from .dataset import Sample, to_samples
 from .evaluate import save_scores, score_all
-from .featurize import build_corrector, domain_vocabulary
-from .fields import ENUM_HEADS
+from .featurize import build_corrector
+from .fields import ENUM_HEADS, head_labels
 from .generator import generate
 from .memory import return_freed_tensors_to_the_os
 from .model import (
@@ -39,6 +39,7 @@ from .model import (
     save_member,
 )
 from .normalize import SpellingCorrector
+from .vocabulary import domain_vocabulary
 
 MODEL_DIR = Path(__file__).parent / "model"
 
@@ -196,6 +197,7 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
             "targets": sorted(lora_config(1, 1).target_modules),
         },
         "domain_vocabulary": domain,
+        "labels": head_labels(),  # what each head's outputs mean; loading refuses other labels
         "members": members,
         "training": {**asdict(config), "seconds": round(time.time() - started)},
     }

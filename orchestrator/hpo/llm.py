@@ -11,8 +11,8 @@ answer that is not JSON of that shape, changes a field outside the search space
 discarded with a warning (logged, and kept in `warnings`).
 
 The model is reached through `JsonCompleter`, anything with
-`complete_json(prompt, schema) -> str`: the intent parser's generative backends
-(`intent_llm`) satisfy it.
+`complete_json(prompt, schema) -> str`: intent_backend.py wraps the intent parser's
+generative backends (`intent_llm`) as one.
 """
 
 from __future__ import annotations

@@ -71,6 +71,8 @@ def test_an_openai_compatible_endpoint_gets_the_history_and_the_schema(chat_url:
         "learning_rate" in schema["properties"]["proposals"]["items"]["properties"]["changes"]["properties"]
     )
     assert "Trials" in body["messages"][1]["content"] or "No trials yet" in body["messages"][1]["content"]
+    assert body["messages"][0] == {"role": "system", "content": intent_backend.SYSTEM_PROMPT}
+    assert body["response_format"]["json_schema"]["name"] == "hpo_proposals"
 
     assert proposer.propose(BASE, [], 1) == []
     assert "num_clients, outside the search space" in proposer.warnings[-1]

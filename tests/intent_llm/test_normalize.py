@@ -1,7 +1,8 @@
 """Verbatim strings, symbols and typos before the model sees a prompt."""
 
-from intent_llm.featurize import build_corrector, domain_vocabulary
+from intent_llm.featurize import build_corrector
 from intent_llm.normalize import damerau_levenshtein, extract_strings, normalize_prompt, normalize_symbols
+from intent_llm.vocabulary import domain_vocabulary
 
 
 def test_paths_are_kept_exactly_as_written():

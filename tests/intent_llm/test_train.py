@@ -5,6 +5,7 @@ import json
 from safetensors.torch import load_file
 
 from intent_llm.evaluate import WRITTEN_SETS
+from intent_llm.fields import head_labels
 from intent_llm.loading import load_parser
 from intent_llm.train import TrainConfig, train
 from jobspec import JobSpec
@@ -17,6 +18,7 @@ def test_train_writes_a_loadable_two_member_model_and_scores_it(tmp_path):
     saved = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
     assert list(saved["members"]) == ["seed-3", "seed-4"]
     assert saved["training"]["members"] == 2 and saved["training"]["seed"] == 3
+    assert saved["labels"] == head_labels()
     first, second = (load_file(str(tmp_path / name / "adapter.safetensors")) for name in saved["members"])
     assert first.keys() == second.keys() and any((first[k] != second[k]).any() for k in first)
 
