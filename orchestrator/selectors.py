@@ -12,10 +12,10 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
+from .fl.records import CORE_FIGURES
 from .models import Job, MetricPoint, Round
 
 # The figures every round has (Round columns), in display order.
-CORE_METRICS = ("accuracy", "loss", "bytes_up", "bytes_down", "client_cpu_s", "wall_s")
 
 # Labels for metrics the engine may add to RoundSummary.metrics; others show by name.
 METRIC_LABELS = {
@@ -75,7 +75,7 @@ class RoundView:
 
     @property
     def extra_metrics(self) -> dict[str, float]:
-        return {k: v for k, v in numeric_metrics(self.round.metrics).items() if k not in CORE_METRICS}
+        return {k: v for k, v in numeric_metrics(self.round.metrics).items() if k not in CORE_FIGURES}
 
     @property
     def failed_ids(self) -> list[int]:
@@ -86,12 +86,7 @@ class RoundView:
         r = self.round
         return {
             "round": r.number,
-            "accuracy": r.accuracy,
-            "loss": r.loss,
-            "bytes_up": r.bytes_up,
-            "bytes_down": r.bytes_down,
-            "client_cpu_s": r.client_cpu_s,
-            "wall_s": r.wall_s,
+            **{name: getattr(r, name) for name in CORE_FIGURES},
             "selected": r.selected,
             "failed": self.failed_ids,
             "extra": self.extra_metrics,
@@ -119,7 +114,7 @@ def extra_metric_names(views: list[RoundView]) -> list[str]:
 def metric_table(*, job: Job) -> tuple[list[str], list[dict[str, float | int]]]:
     """Per-round metrics in wide form (one row per round), from the MetricPoint series."""
     rows: dict[int, dict[str, float | int]] = {}
-    names: list[str] = list(CORE_METRICS)
+    names: list[str] = list(CORE_FIGURES)
     for point in MetricPoint.objects.filter(job=job).order_by("round", "id"):
         value = int(point.value) if point.value.is_integer() else point.value
         rows.setdefault(point.round, {"round": point.round})[point.name] = value
@@ -144,7 +139,7 @@ def metrics_document(*, job: Job) -> dict[str, Any]:
         rounds.append(
             {
                 "round": r.number,
-                **{name: getattr(r, name) for name in CORE_METRICS},
+                **{name: getattr(r, name) for name in CORE_FIGURES},
                 "metrics": r.metrics,
                 "selected": r.selected,
                 "failures": r.failures,

@@ -43,7 +43,7 @@ from .events import publish_round_completed, publish_status_changed
 from .fl import engine
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
-from .fl.records import ClientReport, FitIns
+from .fl.records import CORE_FIGURES, ClientReport, FitIns
 from .fl.text import ModelUnavailable, hf_model_location_error
 from .limits import SpecRejected, admission_errors, dataset_path_resolve, user_data_dir
 from .models import ClientUpdate, Job, MetricPoint, Round
@@ -406,14 +406,7 @@ def round_finish(*, round_id: int) -> None:
 
 def _metric_values(summary: Any) -> dict[str, float]:
     """The round's numeric figures, one MetricPoint each (the chart and download series)."""
-    values: dict[str, Any] = {
-        "accuracy": summary.accuracy,
-        "loss": summary.loss,
-        "bytes_up": summary.bytes_up,
-        "bytes_down": summary.bytes_down,
-        "client_cpu_s": summary.client_cpu_s,
-        "wall_s": summary.wall_s,
-    }
+    values: dict[str, Any] = {name: getattr(summary, name) for name in CORE_FIGURES}
     for name, value in summary.metrics.items():
         if isinstance(value, int | float) and not isinstance(value, bool) and name not in values:
             values[name] = value

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from jobspec import JobSpec
 from orchestrator import selectors, services, submit
+from orchestrator.fl.records import CORE_FIGURES
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
 
@@ -125,12 +126,7 @@ class RoundSerializer(serializers.ModelSerializer):
         model = Round
         fields = [
             "number",
-            "accuracy",
-            "loss",
-            "bytes_up",
-            "bytes_down",
-            "client_cpu_s",
-            "wall_s",
+            *CORE_FIGURES,
             "selected",
             "failures",
             "metrics",

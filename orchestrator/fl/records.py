@@ -52,6 +52,11 @@ class ServerState:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+# The figures every round reports, in this order wherever they are listed (records, the
+# Round row, the API, the live page, the CSV).
+CORE_FIGURES = ("accuracy", "loss", "bytes_up", "bytes_down", "client_cpu_s", "wall_s")
+
+
 @dataclass
 class RoundSummary:
     """Everything recorded for one completed round."""
@@ -71,11 +76,6 @@ class RoundSummary:
     def as_line(self) -> dict[str, Any]:
         return {
             "round": self.round,
-            "accuracy": self.accuracy,
-            "loss": self.loss,
-            "bytes_up": self.bytes_up,
-            "bytes_down": self.bytes_down,
-            "client_cpu_s": self.client_cpu_s,
-            "wall_s": self.wall_s,
+            **{name: getattr(self, name) for name in CORE_FIGURES},
             **self.metrics,
         }

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from jobspec import JobSpec, spec_diff
-from orchestrator.fl.records import ClientReport, RoundSummary
+from orchestrator.fl.records import CORE_FIGURES, ClientReport, RoundSummary
 
 TrialStatus = Literal["running", "complete", "pruned", "failed"]
 
@@ -64,7 +64,7 @@ class RoundPoint:
     @classmethod
     def from_line(cls, line: Mapping[str, Any], *, clients: Sequence[ClientPoint] = ()) -> RoundPoint:
         """From a round's JSON line (`RoundSummary.as_line()`, or the web's stored metrics)."""
-        known = {"round", "accuracy", "loss", "bytes_up", "bytes_down", "client_cpu_s", "wall_s"}
+        known = {"round", *CORE_FIGURES}
         return cls(
             round=int(line["round"]),
             accuracy=float(line["accuracy"]),

@@ -42,6 +42,7 @@ from optuna.trial import TrialState
 
 from jobspec import JobSpec
 from orchestrator import services as job_services
+from orchestrator.fl.records import CORE_FIGURES
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, JobSuggestions, Round, Study, Trial
 from orchestrator.queues import STUDY_TICK_TASK, SUGGESTIONS_TASK, task_send
@@ -396,12 +397,9 @@ def round_points(job: Job) -> list[RoundPoint]:
     for round_ in rounds:
         line = {
             "round": round_.number,
+            **{name: getattr(round_, name) for name in CORE_FIGURES},
             "accuracy": round_.accuracy if round_.accuracy is not None else math.nan,
             "loss": round_.loss if round_.loss is not None else math.nan,
-            "bytes_up": round_.bytes_up,
-            "bytes_down": round_.bytes_down,
-            "client_cpu_s": round_.client_cpu_s,
-            "wall_s": round_.wall_s,
             **{k: v for k, v in (round_.metrics or {}).items() if v is not None},
         }
         points.append(RoundPoint.from_line(line, clients=clients.get(round_.pk, [])))
