@@ -11,15 +11,13 @@ Errors always name the field: use `spec_errors(exc)` to turn a pydantic
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from .catalogue import CATALOGUE, CSV_TABULAR_MODELS, CSV_TEXT_MODELS
+from .catalogue import CATALOGUE
 
 SPEC_VERSION: Literal[1] = 1
 
@@ -443,7 +441,7 @@ class JobSpec(BaseModel):
     def _resolve_model(self) -> None:
         if self.dataset == "csv" and not self.dataset_path:
             raise rule_error("dataset_path", "required when dataset is 'csv'")
-        allowed = compatible_models(self.dataset, self.dataset_path)
+        allowed = compatible_models(self.dataset)
         if self.model is None:
             self.model = allowed[0]
             return
@@ -494,28 +492,17 @@ def default_learning_rate(model: str) -> float:
     return 0.01
 
 
-def compatible_models(dataset: str, dataset_path: str | None = None) -> list[str]:
-    """The models a dataset takes, its default first ('hf:' stands for any hf:<id>)."""
-    if dataset != "csv":
-        return list(CATALOGUE[dataset].models)
-    has_text = csv_has_text_column(dataset_path)
-    if has_text is None:
-        # Not readable here (the parser's CLI on another machine, a file not uploaded yet): keep
-        # what the user chose; the server checks the file when the job is created.
-        return list(CATALOGUE["csv"].models)
-    return list(CSV_TEXT_MODELS if has_text else CSV_TABULAR_MODELS)
+def compatible_models(dataset: str) -> list[str]:
+    """The models a dataset takes, its default first ('hf:' stands for any hf:<id>).
+
+    A CSV takes any model here: which one fits depends on the file's columns, which the
+    server checks when it admits the job (the spec's validity never depends on a machine).
+    """
+    return list(CATALOGUE[dataset].models)
 
 
-def csv_has_text_column(path: str | None) -> bool | None:
-    """Whether a CSV's header names a `text` column; None when there is no file to read."""
-    if not path:
-        return None
-    try:
-        with Path(path).expanduser().open(newline="", encoding="utf-8") as handle:
-            header = next(csv.reader(handle), [])
-    except (OSError, UnicodeDecodeError):
-        return None
-    return "text" in [column.strip() for column in header]
+def model_fits(model: str, allowed: list[str] | tuple[str, ...]) -> bool:
+    return model in allowed or (model.startswith("hf:") and "hf:" in allowed)
 
 
 def spec_field_names() -> set[str]:

@@ -35,8 +35,9 @@ Cross-field rules (enforced by the model): `dirichlet` needs `partition.alpha`,
 `num_clients`; the model must fit the data set (`digits`, `mnist`,
 `fashion_mnist` → `cnn` or `mlp`; `cifar10`, `cifar100` → `cnn` or
 `resnet18`; `sst2`, `ag_news` and CSV files with a `text` column → `minilm` or
-`hf:…`; other CSV files → `mlp`; a CSV that cannot be read where the spec is checked
-takes any of these, and the server checks the file when the job is created); `csv`
+`hf:…`; other CSV files → `mlp`; the spec alone never reads the file and takes any of
+these, and the server checks the file's columns when it admits the job, as the CLI does
+before it runs one); `csv`
 needs `dataset_path`; setting
 `server_momentum` on `fedavg` means `fedavgm`, setting `proximal_mu` on
 `fedavg` means `fedprox`; `flora` needs a LoRA model; `dp.noise_multiplier`

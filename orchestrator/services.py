@@ -41,6 +41,7 @@ from jobspec import JobSpec, spec_errors
 from . import artifacts
 from .events import publish_round_completed, publish_status_changed
 from .fl import engine
+from .fl.csv_models import CsvModelMismatch, csv_model_resolve
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.records import CORE_FIGURES, ClientReport, FitIns
@@ -105,7 +106,9 @@ def job_admit(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "", 
     if raw.get("dataset_path"):
         raw["dataset_path"] = dataset_path_resolve(str(raw["dataset_path"]), owner_id=owner.pk)
     try:
-        resolved = JobSpec.model_validate(raw)
+        resolved = JobSpec.model_validate(csv_model_resolve(raw))
+    except CsvModelMismatch as exc:
+        raise SpecRejected([{"field": "model", "message": str(exc)}]) from exc
     except ValidationError as exc:
         raise SpecRejected(spec_errors(exc)) from exc
     model_error = hf_model_location_error(resolved.model or "", Path(settings.FLOTILLA_MODEL_DIR))

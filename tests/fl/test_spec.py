@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from jobspec import JobSpec, compatible_models, spec_diff, spec_errors, spec_field_names
+from orchestrator.fl.csv_models import CsvModelMismatch, csv_model_resolve
 
 
 def make(**data: object) -> JobSpec:
@@ -84,11 +85,23 @@ def test_csv_model_follows_text_column(tmp_path) -> None:
     text.write_text("text,label\nprinter broken,hw\nlogin fails,sw\n")
     numeric = tmp_path / "numbers.csv"
     numeric.write_text("a,b,label\n1,2,0\n3,4,1\n")
-    assert compatible_models("csv", str(text)) == ["minilm", "hf:"]
-    assert make(dataset="csv", dataset_path=str(text)).model == "minilm"
-    assert make(dataset="csv", dataset_path=str(numeric)).model == "mlp"
-    assert "model" in errors_of({"dataset": "csv", "dataset_path": str(numeric), "model": "minilm"})
+
+    def resolved(**raw: object) -> JobSpec:
+        return JobSpec.model_validate(csv_model_resolve(raw))
+
+    assert resolved(dataset="csv", dataset_path=str(text)).model == "minilm"
+    assert resolved(dataset="csv", dataset_path=str(text), model="hf:bert-tiny").model == "hf:bert-tiny"
+    assert resolved(dataset="csv", dataset_path=str(numeric)).model == "mlp"
+    with pytest.raises(CsvModelMismatch, match="without a 'text' column takes mlp"):
+        csv_model_resolve({"dataset": "csv", "dataset_path": str(numeric), "model": "minilm"})
     assert "dataset_path" in errors_of({"dataset": "csv"})
+
+
+def test_the_spec_never_reads_the_csv(tmp_path) -> None:
+    text = tmp_path / "tickets.csv"
+    text.write_text("text,label\nprinter broken,hw\nlogin fails,sw\n")
+    assert compatible_models("csv") == ["mlp", "minilm", "hf:"]
+    assert make(dataset="csv", dataset_path=str(text)).model == "mlp"  # admission resolves it first
 
 
 def test_csv_that_cannot_be_read_here_keeps_the_chosen_model(tmp_path) -> None:

@@ -63,6 +63,18 @@ def test_a_bare_file_name_is_taken_from_the_users_uploads(user: User, csv_file: 
     assert job.spec["model"] == "mlp"
 
 
+def test_admission_picks_and_checks_the_model_from_the_files_columns(user: User, csv_file: Path) -> None:
+    tickets = csv_file.with_name("tickets.csv")
+    tickets.write_text("text,label\n" + "".join(f"ticket {i},{i % 2}\n" for i in range(20)), encoding="utf-8")
+    job = services.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "tickets.csv"})
+    assert job.spec["model"] == "minilm"
+    with pytest.raises(SpecRejected) as rejected:
+        services.job_create(
+            owner=user, spec={"dataset": "csv", "dataset_path": "points.csv", "model": "minilm"}
+        )
+    assert fields_of(rejected) == ["model"] and "takes mlp" in str(rejected.value)
+
+
 @pytest.mark.parametrize(
     "path",
     [
