@@ -6,15 +6,19 @@ Two audiences:
 - other parts of Flotilla (HPO trial bookkeeping, pruning): the Django signals
   `round_completed(job_id=, round_number=)` and `job_finished(job_id=, status=)`.
 
-Both are sent only after the transaction that made the change has committed.
+Both are sent only after the transaction that made the change has committed: the publish
+functions defer themselves with `transaction.on_commit`, so services call them inside it.
+The messages are typed (`RoundCompleted`, `StatusChanged`); `type` names the consumer method.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Literal, TypedDict
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from django.dispatch import Signal
 
 logger = logging.getLogger(__name__)
@@ -22,15 +26,31 @@ logger = logging.getLogger(__name__)
 round_completed = Signal()  # kwargs: job_id, round_number
 job_finished = Signal()  # kwargs: job_id, status
 
-ROUND_COMPLETED = "job.round_completed"
-STATUS_CHANGED = "job.status_changed"
+ROUND_COMPLETED: Literal["job.round_completed"] = "job.round_completed"
+STATUS_CHANGED: Literal["job.status_changed"] = "job.status_changed"
+
+
+class RoundCompleted(TypedDict):
+    """A round's figures are in the database (the consumer method is `job_round_completed`)."""
+
+    type: Literal["job.round_completed"]
+    job_id: int
+    round: int
+
+
+class StatusChanged(TypedDict):
+    """A job's status changed (the consumer method is `job_status_changed`)."""
+
+    type: Literal["job.status_changed"]
+    job_id: int
+    status: str
 
 
 def job_group(job_id: int) -> str:
     return f"job.{job_id}"
 
 
-def _group_send(job_id: int, message: dict[str, object]) -> None:
+def _group_send(job_id: int, message: RoundCompleted | StatusChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -43,11 +63,21 @@ def _group_send(job_id: int, message: dict[str, object]) -> None:
 
 
 def publish_round_completed(job_id: int, round_number: int) -> None:
-    _group_send(job_id, {"type": ROUND_COMPLETED, "job_id": job_id, "round": round_number})
-    round_completed.send(sender=None, job_id=job_id, round_number=round_number)
+    """Announce the round once the caller's transaction commits (at once outside one)."""
+
+    def send() -> None:
+        _group_send(job_id, RoundCompleted(type=ROUND_COMPLETED, job_id=job_id, round=round_number))
+        round_completed.send(sender=None, job_id=job_id, round_number=round_number)
+
+    transaction.on_commit(send)
 
 
 def publish_status_changed(job_id: int, status: str, *, finished: bool) -> None:
-    _group_send(job_id, {"type": STATUS_CHANGED, "job_id": job_id, "status": status})
-    if finished:
-        job_finished.send(sender=None, job_id=job_id, status=status)
+    """Announce the status once the caller's transaction commits (at once outside one)."""
+
+    def send() -> None:
+        _group_send(job_id, StatusChanged(type=STATUS_CHANGED, job_id=job_id, status=status))
+        if finished:
+            job_finished.send(sender=None, job_id=job_id, status=status)
+
+    transaction.on_commit(send)

@@ -155,11 +155,9 @@ def job_cancel(*, job: Job) -> Job:
             status=Job.Status.CANCELLED, finished_at=timezone.now()
         ):
             Round.objects.filter(job=job, status=Round.Status.PENDING).update(status=Round.Status.CANCELLED)
-            transaction.on_commit(lambda: publish_status_changed(job.pk, Job.Status.CANCELLED, finished=True))
+            publish_status_changed(job.pk, Job.Status.CANCELLED, finished=True)
         elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(status=Job.Status.CANCELLING):
-            transaction.on_commit(
-                lambda: publish_status_changed(job.pk, Job.Status.CANCELLING, finished=False)
-            )
+            publish_status_changed(job.pk, Job.Status.CANCELLING, finished=False)
     job.refresh_from_db()
     return job
 
@@ -179,7 +177,7 @@ def job_mark_running(*, job_id: int) -> bool:
         status=Job.Status.RUNNING, started_at=timezone.now()
     )
     if changed:
-        transaction.on_commit(lambda: publish_status_changed(job_id, Job.Status.RUNNING, finished=False))
+        publish_status_changed(job_id, Job.Status.RUNNING, finished=False)
     return bool(changed)
 
 
@@ -193,7 +191,7 @@ def job_finish(
         fields["error"] = error
     changed = Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(**fields)
     if changed:
-        transaction.on_commit(lambda: publish_status_changed(job_id, status, finished=True))
+        publish_status_changed(job_id, status, finished=True)
     return bool(changed)
 
 
@@ -453,7 +451,7 @@ def _round_record(round_: Round, summary: Any) -> None:
         ):
             job.best_accuracy, job.best_round = job.final_accuracy, number
         job.save()
-        transaction.on_commit(lambda: publish_round_completed(job_id, number))
+        publish_round_completed(job_id, number)
         if job.status == Job.Status.CANCELLING:
             job_finish(job_id=job_id, status=Job.Status.CANCELLED)
         elif number >= job.rounds_total:

@@ -10,14 +10,12 @@ shown once.
 
 from __future__ import annotations
 
-from typing import Any
-
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from orchestrator import selectors
-from orchestrator.events import job_group
+from orchestrator.events import RoundCompleted, StatusChanged, job_group
 
 REFUSED = 4403
 
@@ -58,8 +56,8 @@ class JobConsumer(AsyncWebsocketConsumer):
         if message:
             await self.send(text_data=message)
 
-    async def job_round_completed(self, event: dict[str, Any]) -> None:
-        await self._send_rounds([int(event["round"])])
+    async def job_round_completed(self, event: RoundCompleted) -> None:
+        await self._send_rounds([event["round"]])
 
-    async def job_status_changed(self, event: dict[str, Any]) -> None:
+    async def job_status_changed(self, event: StatusChanged) -> None:
         await self._send_rounds([])
