@@ -7,32 +7,18 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
-from pydantic import ValidationError
-
-from jobspec import JobSpec, format_spec_errors, spec_errors
-
+from .fl.config import EngineConfig, apply_torch_threads, configure_engine
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.simulation import InProcessJob
 from .fl.text import ModelUnavailable
-from .hpo.cli import add_hpo_arguments, command_hpo
-
-
-def load_spec(path: str) -> JobSpec:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return JobSpec.model_validate(json.loads(text))
+from .hpo.cli import add_hpo_arguments, command_hpo, spec_load
 
 
 def command_run(args: argparse.Namespace) -> int:
-    try:
-        spec = load_spec(args.spec)
-    except ValidationError as exc:
-        print(f"invalid job spec: {format_spec_errors(spec_errors(exc))}", file=sys.stderr)
-        return 2
-    except (OSError, json.JSONDecodeError) as exc:
-        print(f"cannot read job spec {args.spec}: {exc}", file=sys.stderr)
+    spec = spec_load(args.spec)
+    if spec is None:
         return 2
     started = time.perf_counter()
     totals = {
@@ -69,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     add_hpo_arguments(hpo)
     hpo.set_defaults(handler=command_hpo)
     args = parser.parse_args(argv)
+    try:
+        config = EngineConfig.from_environment()
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_engine(config)
+    apply_torch_threads(config)
     return int(args.handler(args))
 
 

@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from jobspec import JobSpec
 from jobspec.fields import enum_values
 
+from .fl.config import EngineConfig, apply_torch_threads, configure_engine
 from .fl.engine import runtime_for
 from .fl.partition import label_skew
 from .fl.simulation import InProcessJob
@@ -309,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - {s.key for s in SECTIONS})
     if unknown:
         parser.error(f"unknown section(s): {', '.join(unknown)}")
-    torch.set_num_threads(1)  # tiny models: threads only contend, and the machine is shared
+    try:
+        # Tiny models: threads only contend, and the machine is shared; one thread, whatever
+        # FLOTILLA_TORCH_THREADS says (the figures below are for one thread).
+        config = replace(EngineConfig.from_environment(), torch_threads=1)
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_engine(config)
+    apply_torch_threads(config)
     started = time.perf_counter()
     header = [
         "# Engine benchmark",

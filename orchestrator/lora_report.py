@@ -21,6 +21,7 @@ from typing import Any
 
 from jobspec import JobSpec
 
+from .fl.config import EngineConfig, apply_torch_threads, configure_engine
 from .fl.data import DatasetUnavailable
 from .fl.engine import evaluate_weights, runtime_for
 from .fl.simulation import InProcessJob
@@ -79,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         "--dataset-path", default=None, help=f"default: $FLOTILLA_DATA_DIR/{MOVIE_REVIEWS_CSV}"
     )
     args = parser.parse_args(argv)
+    try:
+        config = EngineConfig.from_environment()
+    except ValueError as exc:
+        parser.error(str(exc))
+    configure_engine(config)
+    apply_torch_threads(config)
     # MiniLM comes from its PyPI package, never the hub (transformers is imported later, lazily).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -37,8 +37,8 @@ def remember_pool_size(sender: Any = None, instance: Any = None, **kwargs: Any) 
 @worker_process_init.connect
 def limit_torch_threads(**kwargs: Any) -> None:
     """Split the cores between pool processes so two trainings on two cores do not thrash."""
-    import torch
     from django.conf import settings
 
-    threads = settings.FLOTILLA_TORCH_THREADS or max(1, (os.cpu_count() or 1) // _worker_processes)
-    torch.set_num_threads(threads)
+    from orchestrator.fl.config import apply_torch_threads
+
+    apply_torch_threads(settings.FLOTILLA_ENGINE, processes=_worker_processes)

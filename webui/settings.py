@@ -14,23 +14,21 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from orchestrator.fl.config import EngineConfig, parse_bool
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 
-TRUE_WORDS = ("1", "true", "yes", "on")
-FALSE_WORDS = ("0", "false", "no", "off", "")
-
-
 def env_bool(name: str, default: bool) -> bool:
-    """A boolean variable; a value that is neither true nor false stops the start, naming it."""
+    """A boolean variable (the engine's words, fl.config); anything else stops the start, naming it."""
     value = os.environ.get(name)
     if value is None:
         return default
-    word = value.strip().lower()
-    if word not in TRUE_WORDS + FALSE_WORDS:
-        raise ImproperlyConfigured(f"{name}={value!r}: use one of {', '.join(TRUE_WORDS + FALSE_WORDS[:-1])}")
-    return word in TRUE_WORDS
+    try:
+        return parse_bool(name, value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 def _env_number(name: str, default: float, kind: type[int] | type[float]) -> Any:
@@ -171,9 +169,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 FLOTILLA_DATA_DIR = env_path("FLOTILLA_DATA_DIR", VAR_DIR / "data")
 FLOTILLA_ARTIFACT_DIR = env_path("FLOTILLA_ARTIFACT_DIR", VAR_DIR / "artifacts")
 FLOTILLA_MODEL_DIR = env_path("FLOTILLA_MODEL_DIR", VAR_DIR / "models")
-# The engine's loaders read these from the environment; keep one source of truth.
-os.environ.setdefault("FLOTILLA_DATA_DIR", str(FLOTILLA_DATA_DIR))
-os.environ.setdefault("FLOTILLA_MODEL_DIR", str(FLOTILLA_MODEL_DIR))
+# Fetched source archives (data sets' downloads), shared by every data directory.
+FLOTILLA_CACHE_DIR = env_path("FLOTILLA_CACHE_DIR", VAR_DIR / "cache")
 FLOTILLA_MAX_UPLOAD_MB = env_int("FLOTILLA_MAX_UPLOAD_MB", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -188,6 +185,16 @@ FLOTILLA_MAX_CLIENT_FAILURE_FRACTION = env_float("FLOTILLA_MAX_CLIENT_FAILURE_FR
 FLOTILLA_TORCH_THREADS = env_int("FLOTILLA_TORCH_THREADS", 0)
 # Trials of one HPO study that run at the same time (each is a federated job on the workers).
 FLOTILLA_HPO_PARALLEL_TRIALS = env_int("FLOTILLA_HPO_PARALLEL_TRIALS", 2)
+
+# The engine's configuration (orchestrator.fl.config): the web app and the workers
+# hand it to the engine at their start, so the engine agrees with these settings.
+FLOTILLA_ENGINE = EngineConfig(
+    data_dir=FLOTILLA_DATA_DIR,
+    model_dir=FLOTILLA_MODEL_DIR,
+    cache_dir=FLOTILLA_CACHE_DIR,
+    downloads_allowed=env_bool("FLOTILLA_DOWNLOAD", True),
+    torch_threads=FLOTILLA_TORCH_THREADS,
+)
 
 # --- auth, API ---
 LOGIN_URL = "login"

@@ -6,13 +6,13 @@ both build on this module.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-REPO_DIR = Path(__file__).resolve().parents[2]
+from .config import engine_config
+
 DOWNLOAD_TIMEOUT_S = 20
 
 
@@ -47,8 +47,8 @@ class Dataset:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("FLOTILLA_DATA_DIR", REPO_DIR / "var" / "data")).expanduser()
+    return engine_config().data_dir
 
 
 def downloads_allowed() -> bool:
-    return os.environ.get("FLOTILLA_DOWNLOAD", "1") not in ("0", "false", "no")
+    return engine_config().downloads_allowed

@@ -18,7 +18,6 @@ Texts are tokenized once per process, truncated to MAX_SEQ_LENGTH tokens.
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +28,8 @@ from torch import nn
 
 from jobspec import JobSpec
 
-from .dataset import REPO_DIR, Dataset
+from .config import engine_config
+from .dataset import Dataset
 from .lora import LORA_A_SUFFIX, attach_merged_deltas, is_adapter_key, is_merged_key
 from .wire import encode_message
 
@@ -62,7 +62,7 @@ class ModelSource:
 
 def model_dir() -> Path:
     """The deployment's model directory: local `hf:` models on the server must lie inside it."""
-    return Path(os.environ.get("FLOTILLA_MODEL_DIR", REPO_DIR / "var" / "models")).expanduser()
+    return engine_config().model_dir
 
 
 def minilm_path() -> Path:
@@ -159,19 +159,6 @@ def lora_target_modules(config: Any) -> list[str]:
     return list(targets)
 
 
-def configure_torch_threads() -> int:
-    """Intra-op threads for this process: FLOTILLA_TORCH_THREADS, else the cores it may use.
-
-    Run several worker processes on one machine with FLOTILLA_TORCH_THREADS set to
-    cores / processes so that they do not oversubscribe the cores.
-    """
-    wanted = os.environ.get("FLOTILLA_TORCH_THREADS")
-    threads = int(wanted) if wanted else len(os.sched_getaffinity(0))
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(max(1, threads))
-    return torch.get_num_threads()
-
-
 # --- the classifier --------------------------------------------------------------------
 
 
@@ -246,7 +233,6 @@ def build_lora_classifier(spec: JobSpec, dataset: Dataset) -> LoraTextClassifier
     if not dataset.is_text:
         raise ValueError(f"model '{spec.model}' reads text; dataset '{dataset.name}' is not text")
     assert spec.model is not None
-    configure_torch_threads()
     backbone = load_backbone(resolve_model_source(spec.model))
     encoder = backbone.shared_copy()  # one frozen base per process, whatever the number of models
     targets = lora_target_modules(backbone.config)

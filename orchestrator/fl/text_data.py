@@ -22,7 +22,6 @@ import argparse
 import csv
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -33,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DOWNLOAD_TIMEOUT_S, REPO_DIR, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .config import engine_config
+from .dataset import DOWNLOAD_TIMEOUT_S, Dataset, DatasetUnavailable, data_dir, downloads_allowed
 
 SST2_SOURCE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 # The copy of Zhang et al.'s CSV files that Hugging Face's ag_news loader read.
@@ -220,7 +220,7 @@ def write_movie_reviews_csv(target: Path, *, size: int = DEFAULT_DEMO_SIZE, seed
 
 def download_cache_dir() -> Path:
     """Where fetched source archives are kept: shared by every data directory (tests make their own)."""
-    return Path(os.environ.get("FLOTILLA_CACHE_DIR", REPO_DIR / "var" / "cache")).expanduser()
+    return engine_config().cache_dir
 
 
 def movie_reviews_csv_path() -> Path:

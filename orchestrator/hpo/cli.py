@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobspec import JobSpec, format_spec_errors, spec_errors
+from orchestrator.fl.config import EngineConfig, apply_torch_threads, configure_engine
+from orchestrator.fl.csv_models import CsvModelMismatch, csv_model_resolve
 from orchestrator.fl.data import DatasetUnavailable
 from orchestrator.fl.partition import PartitionError
 from orchestrator.fl.simulation import InProcessJob
@@ -23,15 +25,20 @@ from .records import RoundPoint, TrialRecord
 
 
 def read_spec(path: str) -> JobSpec:
+    """The spec in a file (or standard input, "-"), its CSV's model checked against the file here."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    return JobSpec.model_validate(json.loads(text))
+    raw = json.loads(text)
+    return JobSpec.model_validate(csv_model_resolve(raw) if isinstance(raw, dict) else raw)
 
 
-def _load(path: str) -> JobSpec | None:
+def spec_load(path: str) -> JobSpec | None:
+    """`read_spec`, or None after saying on stderr what is wrong with the file."""
     try:
         return read_spec(path)
     except ValidationError as exc:
         print(f"invalid job spec: {format_spec_errors(spec_errors(exc))}", file=sys.stderr)
+    except CsvModelMismatch as exc:
+        print(f"invalid job spec: model: {exc}", file=sys.stderr)
     except (OSError, json.JSONDecodeError) as exc:
         print(f"cannot read job spec {path}: {exc}", file=sys.stderr)
     return None
@@ -56,7 +63,7 @@ def trial_line(record: TrialRecord) -> dict[str, Any]:
 
 
 def command_hpo(args: argparse.Namespace) -> int:
-    spec = _load(args.spec)
+    spec = spec_load(args.spec)
     if spec is None:
         return 2
     trials = args.trials if args.trials is not None else spec.hpo.trials
@@ -94,8 +101,17 @@ def command_hpo(args: argparse.Namespace) -> int:
 
 
 def command_suggest(args: argparse.Namespace) -> int:
-    """Run a job, then print the diagnostics proposer's suggestions for it."""
-    spec = _load(args.spec)
+    """Run a job, then print the diagnostics proposer's suggestions for it.
+
+    The start of `python -m orchestrator.hpo suggest`: the engine is configured here."""
+    try:
+        config = EngineConfig.from_environment()
+    except ValueError as exc:
+        print(f"invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    configure_engine(config)
+    apply_torch_threads(config)
+    spec = spec_load(args.spec)
     if spec is None:
         return 2
     started = time.perf_counter()

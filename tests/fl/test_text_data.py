@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import tarfile
 import zipfile
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +14,17 @@ import pytest
 
 from jobspec import Partition
 from orchestrator.fl import text_data
+from orchestrator.fl.config import configure_engine, engine_config
 from orchestrator.fl.data import LOADERS, DatasetUnavailable
 from orchestrator.fl.partition import partition_indices
 
 
 @pytest.fixture
-def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("FLOTILLA_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("FLOTILLA_DOWNLOAD", "0")
-    return tmp_path
+def data_root(tmp_path: Path) -> Iterator[Path]:
+    before = engine_config()
+    configure_engine(replace(before, data_dir=tmp_path, downloads_allowed=False))
+    yield tmp_path
+    configure_engine(before)
 
 
 def test_sst2_reads_glue_tsv_files(data_root: Path):
