@@ -1,5 +1,5 @@
 # Shortcuts; ./run and ./test are the real entry points.
-.PHONY: run test lint format docs
+.PHONY: run test fast lint format docs
 
 run:
 	./run
@@ -7,10 +7,16 @@ run:
 test:
 	./test
 
+# The edit-test loop: lint, types, import contracts and every test that needs no browser,
+# no Celery worker process and no long training (about a minute once .venv exists).
+fast:
+	./test -m "not slow and not browser and not integration"
+
 lint:
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .
+	.venv/bin/lint-imports
 
 format:
 	.venv/bin/ruff check --fix .
