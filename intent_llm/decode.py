@@ -18,7 +18,7 @@ from JobSpec itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from jobspec import DATASETS, JobSpec, compatible_models, spec_errors
 
-from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, NONE_LABEL, OTHER, SPAN_LABELS, UNSET
+from .fields import ENUM_HEADS, NONE_LABEL, OTHER, UNSET, Vocabulary, code_vocabulary
 from .normalize import NormalizedPrompt
 from .numbers import NumberSpan
 from .values import DEFAULT_NUM_CLIENTS, span_value
@@ -61,13 +61,19 @@ EMPTY = "The prompt is empty: describe the federated training job you want."
 
 @dataclass
 class Predictions:
-    """What a model read from one prompt; probabilities are over the heads' labels."""
+    """What a model read from one prompt; probabilities are over the heads' labels.
 
-    intent: np.ndarray  # over INTENT_LABELS
-    heads: dict[str, np.ndarray]  # head -> over ENUM_HEADS[head]
+    `labels` is the vocabulary the model's outputs mean (the one it recorded in its
+    config.json), not necessarily the code's tables: a spec value added since the model was
+    trained is simply absent, and a reordered enum keeps the model's order.
+    """
+
+    intent: np.ndarray  # over labels["intent"]
+    heads: dict[str, np.ndarray]  # head -> over labels[head]
     spans: list[NumberSpan]
-    span_probs: np.ndarray  # (len(spans), len(SPAN_LABELS))
-    fixed: np.ndarray  # independent probabilities over FIXABLE_FIELDS
+    span_probs: np.ndarray  # (len(spans), len(labels["spans"]))
+    fixed: np.ndarray  # independent probabilities over labels["fixed"]
+    labels: Vocabulary = field(default_factory=code_vocabulary)
 
 
 @dataclass
@@ -108,7 +114,7 @@ class _Draft:
         self.mentioned.discard(name)
 
 
-def _best(probs: np.ndarray, labels: tuple[str, ...]) -> tuple[str, float]:
+def _best(probs: np.ndarray, labels: Sequence[str]) -> tuple[str, float]:
     index = int(np.argmax(probs))
     return labels[index], float(probs[index])
 
@@ -122,7 +128,7 @@ def decode(
     """The spec a prompt asks for. `resolve_path` maps the prompt's data set path to the
     file to check (a server resolves "tickets.csv" inside the user's data space); the
     answer keeps the path as the user wrote it."""
-    label, probability = _best(predictions.intent, INTENT_LABELS)
+    label, probability = _best(predictions.intent, predictions.labels["intent"])
     if label != "job" or probability < JOB_THRESHOLD:
         return ParseResult(error=REFUSAL)
     draft = _Draft()
@@ -137,8 +143,8 @@ def decode(
 
 def _read_heads(draft: _Draft, normalized: NormalizedPrompt, predictions: Predictions) -> None:
     strings = normalized.strings
-    for head, labels in ENUM_HEADS.items():
-        value, probability = _best(predictions.heads[head], labels)
+    for head in ENUM_HEADS:
+        value, probability = _best(predictions.heads[head], predictions.labels[head])
         if value == UNSET:
             continue
         if probability < ENUM_CONFIDENCE:
@@ -187,11 +193,12 @@ def _read_numbers(draft: _Draft, predictions: Predictions) -> None:
     whose field another one already took moves to its next likeliest field ("clients=20
     rounds=60" read as two round counts gives the 20 to num_clients) if that is likely enough."""
     best: dict[str, tuple[float, NumberSpan]] = {}
+    span_labels = predictions.labels["spans"]
     order = sorted(
         zip(predictions.spans, predictions.span_probs, strict=True), key=lambda item: -float(item[1].max())
     )
     for span, probs in order:
-        label, probability = _best(probs, SPAN_LABELS)
+        label, probability = _best(probs, span_labels)
         if label == NONE_LABEL:
             continue
         if probability < SPAN_CONFIDENCE:
@@ -205,9 +212,9 @@ def _read_numbers(draft: _Draft, predictions: Predictions) -> None:
             continue
         runner_up = next(
             (
-                (SPAN_LABELS[index], float(probs[index]))
+                (span_labels[index], float(probs[index]))
                 for index in np.argsort(-probs)[1:]
-                if SPAN_LABELS[index] not in best
+                if span_labels[index] not in best
             ),
             None,
         )
@@ -232,7 +239,11 @@ def _read_numbers(draft: _Draft, predictions: Predictions) -> None:
 
 
 def _read_fixed(draft: _Draft, predictions: Predictions) -> None:
-    fixed = [name for name, p in zip(FIXABLE_FIELDS, predictions.fixed, strict=True) if p >= FIXED_THRESHOLD]
+    fixed = [
+        name
+        for name, p in zip(predictions.labels["fixed"], predictions.fixed, strict=True)
+        if p >= FIXED_THRESHOLD
+    ]
     if fixed:
         draft.values["hpo.fixed"] = fixed
 

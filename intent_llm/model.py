@@ -31,7 +31,14 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .featurize import Prepared, encoder_dir
-from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS, check_head_labels
+from .fields import (
+    ENUM_HEADS,
+    INTENT_LABELS,
+    LabelMismatch,
+    Vocabulary,
+    check_head_labels,
+    code_vocabulary,
+)
 from .numbers import NUMBER_FEATURES
 
 MAX_TOKENS = 192
@@ -151,24 +158,36 @@ def collate(encoded: list[Encoded], pad_to: int = 1) -> Batch:
 
 
 class IntentNet(nn.Module):
-    def __init__(self, encoder: nn.Module, hidden: int = 384, dropout: float = 0.1) -> None:
+    """Heads sized by `labels` (each head's vocabulary): the code's when training, the one a
+    shipped model recorded when loading it."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        hidden: int = 384,
+        dropout: float = 0.1,
+        labels: Vocabulary | None = None,
+    ) -> None:
         super().__init__()
+        self.labels = labels or code_vocabulary()
+        sizes = {name: len(self.labels[name]) for name in HEADS}
+        fixable = len(self.labels["fixed"])
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
         self.trunk = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU())
         # Each sentence head, and each fixable field after them, reads its own attention-weighted
         # summary of the tokens besides the mean: in a prompt that sets fifteen fields, the
         # words about one field are a small part of the mean.
-        self.queries = nn.Parameter(torch.randn(len(HEADS) + len(FIXABLE_FIELDS), hidden) * 0.02)
-        self.heads = nn.ModuleDict({_key(name): nn.Linear(hidden, size) for name, size in HEADS.items()})
+        self.queries = nn.Parameter(torch.randn(len(HEADS) + fixable, hidden) * 0.02)
+        self.heads = nn.ModuleDict({_key(name): nn.Linear(hidden, size) for name, size in sizes.items()})
         # One logit per fixable field, each from that field's own summary.
-        self.fixed_weight = nn.Parameter(torch.randn(len(FIXABLE_FIELDS), hidden) * 0.02)
-        self.fixed_bias = nn.Parameter(torch.zeros(len(FIXABLE_FIELDS)))
+        self.fixed_weight = nn.Parameter(torch.randn(fixable, hidden) * 0.02)
+        self.fixed_bias = nn.Parameter(torch.zeros(fixable))
         self.span_head = nn.Sequential(
             nn.Linear(WINDOWS * hidden + NUMBER_FEATURES, 256),
             nn.GELU(),
             nn.Dropout(dropout),
-            nn.Linear(256, len(SPAN_LABELS)),
+            nn.Linear(256, len(self.labels["spans"])),
         )
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -193,7 +212,7 @@ class IntentNet(nn.Module):
             span_input = torch.cat([windows.view(batch.span_count, -1), batch.span_features], dim=-1)
             out["spans"] = self.span_head(self.dropout(span_input))
         else:
-            out["spans"] = states.new_zeros((0, len(SPAN_LABELS)))
+            out["spans"] = states.new_zeros((0, len(self.labels["spans"])))
         return out
 
     def head_state(self) -> dict[str, torch.Tensor]:
@@ -219,16 +238,52 @@ def save_member(directory: Path, net: IntentNet, adapter: dict[str, torch.Tensor
     )
 
 
-def load_member(directory: Path, encoder: nn.Module, rank: int, alpha: int) -> IntentNet:
-    """A member: its LoRA merged into `encoder` (changed in place), and its heads."""
+def _head_sizes(heads: dict[str, torch.Tensor]) -> dict[str, int]:
+    """How many outputs each head of a saved member has."""
+    sizes = {
+        name: int(heads[f"heads.{_key(name)}.bias"].shape[0])
+        for name in HEADS
+        if f"heads.{_key(name)}.bias" in heads
+    }
+    if "fixed_bias" in heads:
+        sizes["fixed"] = int(heads["fixed_bias"].shape[0])
+    if "span_head.3.bias" in heads:
+        sizes["spans"] = int(heads["span_head.3.bias"].shape[0])
+    return sizes
+
+
+def check_head_shapes(heads: dict[str, torch.Tensor], labels: Vocabulary, source: str) -> None:
+    """Refuse weights whose heads have another number of outputs than the recorded labels."""
+    sizes = _head_sizes(heads)
+    problems = [
+        f"head '{head}' has {sizes.get(head, 'no')} outputs for {len(labels[head])} labels"
+        for head in labels
+        if sizes.get(head) != len(labels[head])
+    ]
+    if problems:
+        raise LabelMismatch(
+            f"{source} does not match the labels its config.json records: "
+            + "; ".join(problems)
+            + "; retrain: python -m intent_llm train"
+        )
+
+
+def load_member(
+    directory: Path, encoder: nn.Module, rank: int, alpha: int, labels: Vocabulary | None = None
+) -> IntentNet:
+    """A member: its LoRA merged into `encoder` (changed in place), and its heads, sized by
+    `labels` (the model's recorded vocabulary; the code's when None)."""
     from peft import get_peft_model, set_peft_model_state_dict
 
+    labels = labels or code_vocabulary()
+    heads = load_file(str(directory / "heads.safetensors"))
+    check_head_shapes(heads, labels, str(directory / "heads.safetensors"))
     with warnings.catch_warnings():  # peft calls a transformers method deprecated in v5
         warnings.simplefilter("ignore", FutureWarning)
         peft_model = get_peft_model(encoder, lora_config(rank, alpha, 0.0))
     set_peft_model_state_dict(peft_model, load_file(str(directory / "adapter.safetensors")))
-    net = IntentNet(peft_model.merge_and_unload())
-    missing, unexpected = net.load_state_dict(load_file(str(directory / "heads.safetensors")), strict=False)
+    net = IntentNet(peft_model.merge_and_unload(), labels=labels)
+    missing, unexpected = net.load_state_dict(heads, strict=False)
     if unexpected or any(not name.startswith("encoder.") for name in missing):
         raise RuntimeError(f"heads do not match the model: missing {missing}, unexpected {unexpected}")
     return net.eval()
@@ -243,17 +298,19 @@ class NeuralPredictor:
     """The members, ready to read prompts (batch of one, no gradients).
 
     `directory/config.json` names the members (folders in `directory`), their LoRA settings and
-    each head's label vocabulary (`labels`): a model trained on other labels is refused.
+    each head's label vocabulary (`labels`). `labels` is what this model's outputs mean: the
+    decoder reads them with it, not with the code's tables (fields.check_head_labels).
     """
 
     def __init__(self, nets: list[IntentNet], tokenizer: Tokenizer) -> None:
         self.nets = [net.eval() for net in nets]
         self.tokenizer = tokenizer
+        self.labels: Vocabulary = nets[0].labels
 
     @classmethod
     def load(cls, directory: Path, members: list[str] | None = None) -> NeuralPredictor:
         config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
-        check_head_labels(config.get("labels"), str(directory / "config.json"))
+        labels = check_head_labels(config.get("labels"), str(directory / "config.json"))
         names = members or list(config["members"])
         unknown = sorted(set(names) - set(config["members"]))
         if unknown:
@@ -264,7 +321,7 @@ class NeuralPredictor:
         encoders = [encoder] + [copy.deepcopy(encoder) for _ in names[1:]]
         rank, alpha = config["lora"]["rank"], config["lora"]["alpha"]
         nets = [
-            load_member(directory / name, base, rank, alpha)
+            load_member(directory / name, base, rank, alpha, labels)
             for name, base in zip(names, encoders, strict=True)
         ]
         return cls(nets, load_tokenizer())

@@ -15,7 +15,7 @@ from jobspec import flatten, spec_field_names
 
 from .decode import EMPTY, ParseResult, PathResolver, Predictions, decode, validate_values
 from .featurize import Prepared, prepare
-from .fields import ENUM_HEADS
+from .fields import ENUM_HEADS, code_vocabulary
 from .normalize import SpellingCorrector
 
 MAX_PROMPT_CHARS = 4000
@@ -23,6 +23,9 @@ TOO_LONG = f"The prompt is longer than {MAX_PROMPT_CHARS} characters; describe t
 
 
 class Predictor(Protocol):
+    """A model: `predict` gives each head's probabilities, over the vocabulary the model
+    recorded; a predictor with a `labels` attribute says which (else the code's, `head_labels`)."""
+
     def predict(self, prepared: Prepared) -> dict[str, np.ndarray]: ...
 
 
@@ -41,6 +44,7 @@ class IntentParser:
             spans=prepared.spans,
             span_probs=output["spans"],
             fixed=output["fixed"],
+            labels=getattr(self.predictor, "labels", None) or code_vocabulary(),
         )
 
     def parse(self, prompt: str, resolve_path: PathResolver | None = None) -> ParseResult:

@@ -197,7 +197,7 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
             "targets": sorted(lora_config(1, 1).target_modules),
         },
         "domain_vocabulary": domain,
-        "labels": head_labels(),  # what each head's outputs mean; loading refuses other labels
+        "labels": head_labels(),  # what each head's outputs mean; the parser decodes with these
         "members": members,
         "training": {**asdict(config), "seconds": round(time.time() - started)},
     }
