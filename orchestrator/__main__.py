@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-from .fl.config import EngineConfig, apply_torch_threads, configure_engine
+from .fl.config import configure_from_environment
 from .fl.data import DatasetUnavailable
 from .fl.partition import PartitionError
 from .fl.simulation import InProcessJob
@@ -56,11 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     hpo.set_defaults(handler=command_hpo)
     args = parser.parse_args(argv)
     try:
-        config = EngineConfig.from_environment()
+        configure_from_environment()
     except ValueError as exc:
         parser.error(str(exc))
-    configure_engine(config)
-    apply_torch_threads(config)
     return int(args.handler(args))
 
 

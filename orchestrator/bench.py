@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from jobspec import JobSpec
 from jobspec.fields import enum_values
 
-from .fl.config import EngineConfig, apply_torch_threads, configure_engine
+from .fl.config import configure_from_environment
 from .fl.engine import runtime_for
 from .fl.partition import label_skew
 from .fl.simulation import InProcessJob
@@ -313,11 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Tiny models: threads only contend, and the machine is shared; one thread, whatever
         # FLOTILLA_TORCH_THREADS says (the figures below are for one thread).
-        config = replace(EngineConfig.from_environment(), torch_threads=1)
+        configure_from_environment(torch_threads=1)
     except ValueError as exc:
         parser.error(str(exc))
-    configure_engine(config)
-    apply_torch_threads(config)
     started = time.perf_counter()
     header = [
         "# Engine benchmark",

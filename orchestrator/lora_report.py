@@ -21,7 +21,7 @@ from typing import Any
 
 from jobspec import JobSpec
 
-from .fl.config import EngineConfig, apply_torch_threads, configure_engine
+from .fl.config import configure_from_environment
 from .fl.data import DatasetUnavailable
 from .fl.engine import evaluate_weights, runtime_for
 from .fl.simulation import InProcessJob
@@ -81,11 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        config = EngineConfig.from_environment()
+        configure_from_environment()
     except ValueError as exc:
         parser.error(str(exc))
-    configure_engine(config)
-    apply_torch_threads(config)
     # MiniLM comes from its PyPI package, never the hub (transformers is imported later, lazily).
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

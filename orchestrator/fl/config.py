@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 REPO_DIR = Path(__file__).resolve().parents[2]
 
@@ -118,3 +119,12 @@ def apply_torch_threads(config: EngineConfig, *, processes: int = 1) -> int:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
+
+
+def configure_from_environment(**overrides: Any) -> EngineConfig:
+    """A CLI's start: the engine configured from the environment (with `overrides`) and its
+    torch threads set. Raises ValueError naming a variable that does not parse."""
+    config = replace(EngineConfig.from_environment(), **overrides)
+    configure_engine(config)
+    apply_torch_threads(config)
+    return config

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobspec import JobSpec, format_spec_errors, spec_errors
-from orchestrator.fl.config import EngineConfig, apply_torch_threads, configure_engine
+from orchestrator.fl.config import configure_from_environment
 from orchestrator.fl.csv_models import CsvModelMismatch, csv_model_resolve
 from orchestrator.fl.data import DatasetUnavailable
 from orchestrator.fl.partition import PartitionError
@@ -105,12 +105,10 @@ def command_suggest(args: argparse.Namespace) -> int:
 
     The start of `python -m orchestrator.hpo suggest`: the engine is configured here."""
     try:
-        config = EngineConfig.from_environment()
+        configure_from_environment()
     except ValueError as exc:
         print(f"invalid configuration: {exc}", file=sys.stderr)
         return 2
-    configure_engine(config)
-    apply_torch_threads(config)
     spec = spec_load(args.spec)
     if spec is None:
         return 2

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import random
+from typing import Any
 
 from intent_llm.generator import FAMILIES, expected_values, generate, sample_assignment
 from intent_llm.vocabulary import domain_vocabulary
@@ -38,7 +39,7 @@ def test_generated_examples_are_unchanged():
 
 def test_sampled_assignments_and_their_expected_values_are_unchanged():
     rng = random.Random(0)
-    draws = []
+    draws: list[Any] = []
     for index in range(1000):
         verbosity = rng.choice([0.25, 0.45, 0.6, 0.8, 1.0, 1.4, 2.0, 3.0])
         chosen = sample_assignment(rng, verbosity, eval_family=bool(index % 2))

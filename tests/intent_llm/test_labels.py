@@ -123,7 +123,8 @@ def test_the_parser_decodes_with_the_predictors_labels():
                 "spans": np.zeros((len(prepared.spans), len(vocabulary["spans"]))),
             }
 
-    assert IntentParser(None, Reordered()).parse("train on mnist").spec["dataset"] == "mnist"
+    spec = IntentParser(None, Reordered()).parse("train on mnist").spec
+    assert spec is not None and spec["dataset"] == "mnist"
 
 
 def test_loading_refuses_a_label_the_spec_no_longer_has_naming_the_head_and_label(tmp_path):
