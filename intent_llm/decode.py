@@ -250,6 +250,15 @@ def _read_fixed(draft: _Draft, predictions: Predictions) -> None:
 
 def _complete(draft: _Draft) -> None:
     """Vague requests, implied partners and documented defaults."""
+    _complete_partition(draft)
+    _complete_compression(draft)
+    _complete_dp(draft)
+    _complete_hpo(draft)
+    _complete_dataset(draft)
+
+
+def _complete_partition(draft: _Draft) -> None:
+    """A scheme implied by its parameter, vague defaults, and another scheme's parameters dropped."""
     values = draft.values
     if "partition.alpha" in values and "partition.scheme" not in values:
         draft.set("partition.scheme", "dirichlet")
@@ -278,6 +287,10 @@ def _complete(draft: _Draft) -> None:
         )
         draft.drop("partition.shards_per_client")
 
+
+def _complete_compression(draft: _Draft) -> None:
+    """A compression method implied by its parameter, and parameters of another method dropped."""
+    values = draft.values
     if "compression.bits" in values and "compression.method" not in values:
         draft.set("compression.method", "int8" if values["compression.bits"] == 8 else "qsgd")
     if values.get("compression.method") == "int8" and values.get("compression.bits", 8) != 8:
@@ -290,6 +303,10 @@ def _complete(draft: _Draft) -> None:
             draft.warn(name, f"applies to {wanted} compression, not '{method}'; ignored it")
             draft.drop(name)
 
+
+def _complete_dp(draft: _Draft) -> None:
+    """Differential privacy switched off, or on with its documented defaults."""
+    values = draft.values
     dp = values.pop("dp", None)
     if dp == "off":
         draft.set("dp.noise_multiplier", None)
@@ -303,6 +320,10 @@ def _complete(draft: _Draft) -> None:
             draft.set("dp.clip_norm", DEFAULT_DP_CLIP_NORM)
             draft.warn("dp.clip_norm", f"no clipping norm given; assumed {DEFAULT_DP_CLIP_NORM}")
 
+
+def _complete_hpo(draft: _Draft) -> None:
+    """A search implied by its budget, the default budget, and search options without a search dropped."""
+    values = draft.values
     if "hpo.trials" in values and "hpo.enabled" not in values:
         draft.set("hpo.enabled", True)
     if values.get("hpo.enabled") is True and "hpo.trials" not in values:
@@ -319,6 +340,10 @@ def _complete(draft: _Draft) -> None:
     elif "hpo.fixed" in values:
         draft.mentioned.add("hpo.fixed")
 
+
+def _complete_dataset(draft: _Draft) -> None:
+    """The first data set that takes the named model, when none is named and the default does not fit."""
+    values = draft.values
     model = values.get("model")
     if model and "dataset" not in values:
         fitting = [name for name in DATASETS if name != "csv" and _fits(model, name)]
