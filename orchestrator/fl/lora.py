@@ -208,7 +208,8 @@ class FLoRA(Strategy):
         examples = [r.num_examples for r in results]
         shares = [n / sum(examples) for n in examples]
         ranks = client_lora_ranks(self.spec)
-        # The head (and anything else trained that is not a LoRA factor) is averaged as in FedAvg.
+        # The head (and anything else trained that is not a LoRA factor) is averaged as in FedAvg,
+        # by the plain weighted mean: stacking is no mean of updates, so the spec refuses DP here.
         averaged = [k for k in results[0].update if not is_adapter_key(k)]
         delta = weighted_average([{k: r.update[k] for k in averaged} for r in results], examples)
         new_weights = {**weights, **apply_update({k: weights[k] for k in averaged}, delta, step)}

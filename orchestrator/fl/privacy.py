@@ -23,12 +23,13 @@ from __future__ import annotations
 import math
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from jobspec import JobSpec
 
-Weights = dict[str, torch.Tensor]
+from .records import FitRes, Weights
 
 
 def update_norm(update: Weights) -> float:
@@ -64,6 +65,23 @@ def private_mean(
         noise = torch.randn(total.shape, generator=generator) * std
         out[key] = (total + noise) / len(clipped)
     return out
+
+
+@dataclass(frozen=True)
+class PrivateMean:
+    """The `Aggregator` of DP strategies (`strategy.py`): `private_mean` of the round's updates.
+
+    Unweighted on purpose: weighting by example counts would let a client's
+    sensitivity grow with its data, and the clipping bound would no longer hold.
+    """
+
+    clip_norm: float
+    noise_multiplier: float
+
+    def __call__(self, results: Sequence[FitRes]) -> Weights:
+        return private_mean(
+            [r.update for r in results], clip_norm=self.clip_norm, noise_multiplier=self.noise_multiplier
+        )
 
 
 def sampling_rate(spec: JobSpec) -> float:

@@ -4,31 +4,54 @@ A strategy decides who trains and with what config, and turns client updates
 (local minus global weights) into the next global weights. Strategies that need
 client-side help (SCAFFOLD's control variates) also provide the client hooks
 `client_grad_correction` and `client_extras`. `Strategy` is FedAvg's behaviour;
-the algorithms in `strategies.py` and `lora.py` override what differs.
+the algorithms in the `strategies` package and `lora.py` override what differs.
+
+The mean of the round's updates is not decided here but by the `Aggregator` a
+strategy is built with (`WeightedMean`, or `privacy.PrivateMean` under
+client-level DP: `strategies.strategy_for` picks it from `spec.dp`), so DP wraps
+whichever algorithm steps the server by that mean, as Flower's DP wrappers wrap a
+strategy. This module stays outside the `strategies` package because `lora.py`
+subclasses `Strategy` and the package's table imports `lora.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from torch import nn
 
 from jobspec import JobSpec
 
 from .aggregation import apply_update, weighted_average
-from .privacy import private_mean
 from .records import FitIns, FitRes, ServerState, Weights
 from .selection import select_clients
 
 GradCorrection = Callable[[nn.Module], None]
 
 
+class Aggregator(Protocol):
+    """The mean of one round's client updates that a strategy moves the server by."""
+
+    def __call__(self, results: Sequence[FitRes]) -> Weights: ...
+
+
+class WeightedMean:
+    """FedAvg's rule: the example-weighted mean of the updates."""
+
+    def __call__(self, results: Sequence[FitRes]) -> Weights:
+        return weighted_average([r.update for r in results], [r.num_examples for r in results])
+
+
+WEIGHTED_MEAN = WeightedMean()
+
+
 class Strategy:
     """FedAvg's behaviour; subclasses override what differs."""
 
-    def __init__(self, spec: JobSpec) -> None:
+    def __init__(self, spec: JobSpec, mean: Aggregator = WEIGHTED_MEAN) -> None:
         self.spec = spec
+        self.mean = mean
 
     # --- server side -------------------------------------------------------------
     def initialize(self, weights: Weights) -> ServerState:
@@ -54,14 +77,8 @@ class Strategy:
         return {}
 
     def aggregate_updates(self, results: list[FitRes]) -> Weights:
-        """The example-weighted mean update; under client-level DP, the noised mean of clipped ones."""
-        dp = self.spec.dp
-        if dp.enabled:
-            assert dp.clip_norm is not None and dp.noise_multiplier is not None
-            return private_mean(
-                [r.update for r in results], clip_norm=dp.clip_norm, noise_multiplier=dp.noise_multiplier
-            )
-        return weighted_average([r.update for r in results], [r.num_examples for r in results])
+        """The update the server steps by: the mean this strategy was built with."""
+        return self.mean(results)
 
     def aggregate_fit(
         self, *, server_round: int, weights: Weights, results: list[FitRes], state: ServerState

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,8 +12,12 @@ from torch import nn
 
 from jobspec import JobSpec
 from orchestrator.fl.aggregation import coordinate_median, krum_scores, trimmed_mean
-from orchestrator.fl.records import FitRes, ServerState
+from orchestrator.fl.privacy import PrivateMean
+from orchestrator.fl.records import FitRes, ServerState, Weights
 from orchestrator.fl.strategies import STRATEGIES, strategy_for
+from orchestrator.fl.strategies.fedavg import FedAvgM
+from orchestrator.fl.strategies.robust import Median
+from orchestrator.fl.strategy import WEIGHTED_MEAN
 
 
 def make(**kwargs: Any) -> JobSpec:
@@ -202,3 +207,34 @@ def test_under_dp_the_mean_is_unweighted_over_clipped_updates() -> None:
     ]
     delta = strategy_for(spec).aggregate_updates(results)
     assert torch.allclose(delta["w"], torch.tensor([0.45, 0.4]))
+
+
+@pytest.mark.parametrize("algorithm", ["fedavg", "fedavgm", "fedadam", "krum", "median", "trimmed_mean"])
+def test_the_build_picks_the_mean_from_the_spec(algorithm: str) -> None:
+    assert strategy_for(make(algorithm=algorithm)).mean is WEIGHTED_MEAN
+    if algorithm in ("fedavg", "fedavgm", "fedadam"):
+        private = strategy_for(make(algorithm=algorithm, dp={"clip_norm": 2.0, "noise_multiplier": 0.5}))
+        assert private.mean == PrivateMean(clip_norm=2.0, noise_multiplier=0.5)
+
+
+def test_a_strategy_steps_by_the_mean_it_was_built_with() -> None:
+    def first_update(results: Sequence[FitRes]) -> Weights:
+        return results[0].update
+
+    spec = make(algorithm="fedavgm", server_learning_rate=1.0, server_momentum=0.0)
+    strategy = FedAvgM(spec, first_update)
+    start = {"w": torch.tensor([1.0])}
+    new, _, _ = strategy.aggregate_fit(
+        server_round=1, weights=start, results=[result(0, [3.0]), result(1, [5.0])], state=ServerState()
+    )
+    assert torch.equal(new["w"], torch.tensor([4.0]))
+
+
+def test_robust_strategies_replace_the_mean_by_their_statistic() -> None:
+    def never(results: Sequence[FitRes]) -> Weights:
+        raise AssertionError("a robust strategy called the mean")
+
+    results = [result(i, [v]) for i, v in enumerate((1.0, 5.0, 2.0))]
+    assert torch.equal(
+        Median(make(algorithm="median"), never).aggregate_updates(results)["w"], torch.tensor([2.0])
+    )
