@@ -10,20 +10,20 @@ from django.db import transaction
 
 from jobspec import JobSpec
 
-from . import services
-from .hpo.services import study_create
+from .hpo.services.studies import study_create
 from .models import Job
+from .services import jobs
 
 
 def job_submit(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "") -> Job:
     """Admit and save the job, then start its rounds or its study once the row is committed.
 
-    Raises SpecRejected (errors name the field) as `services.job_admit` does; nothing is queued.
+    Raises SpecRejected (errors name the field) as `jobs.job_admit` does; nothing is queued.
     """
     with transaction.atomic():
-        job = services.job_admit(owner=owner, spec=spec, prompt=prompt)
+        job = jobs.job_admit(owner=owner, spec=spec, prompt=prompt)
         if JobSpec.model_validate(job.spec).hpo.enabled:
             study_create(job=job)
         else:
-            services.job_start(job=job)
+            jobs.job_start(job=job)
     return job

@@ -13,8 +13,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready
 
-from . import services
-from .hpo import services as hpo_services
+from .hpo.services import studies, suggestions
 from .queues import (
     CLIENT_TRAIN_TASK,
     ROUND_FINISH_TASK,
@@ -22,34 +21,35 @@ from .queues import (
     STUDY_TICK_TASK,
     SUGGESTIONS_TASK,
 )
+from .services import recovery, rounds
 
 
 @shared_task(name=ROUND_START_TASK)
 def round_start_task(job_id: int, round_number: int) -> None:
-    services.round_start(job_id=job_id, round_number=round_number)
+    rounds.round_start(job_id=job_id, round_number=round_number)
 
 
 @shared_task(name=CLIENT_TRAIN_TASK, bind=True)
 def client_train_task(self: Any, update_id: int) -> None:
-    services.client_train(update_id=update_id, worker=self.request.hostname or "")
+    rounds.client_train(update_id=update_id, worker=self.request.hostname or "")
 
 
 @shared_task(name=ROUND_FINISH_TASK)
 def round_finish_task(round_id: int) -> None:
-    services.round_finish(round_id=round_id)
+    rounds.round_finish(round_id=round_id)
 
 
 @shared_task(name=STUDY_TICK_TASK)
 def study_tick_task(study_id: int) -> None:
-    hpo_services.study_tick(study_id=study_id)
+    studies.study_tick(study_id=study_id)
 
 
 @shared_task(name=SUGGESTIONS_TASK)
 def suggestions_task(job_id: int) -> None:
-    hpo_services.job_suggestions_create(job_id=job_id)
+    suggestions.job_suggestions_create(job_id=job_id)
 
 
 @worker_ready.connect(dispatch_uid="orchestrator.worker_ready")
 def resume_interrupted_jobs(sender: Any = None, **kwargs: Any) -> None:
     """Re-deliver the work this worker left mid-round when it stopped (duplicates are no-ops)."""
-    services.jobs_resume(worker=getattr(sender, "hostname", None))
+    recovery.jobs_resume(worker=getattr(sender, "hostname", None))

@@ -24,7 +24,8 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection
 
-from orchestrator import services, tasks
+from orchestrator import queues, tasks
+from orchestrator.services import _common as services_common
 from webui.test_settings import TEST_FILES_DIR
 
 from .processes import REPO, VENV_BIN, start_worker, stop, subprocess_env, worker_name
@@ -37,9 +38,9 @@ JOB_TIMEOUT_S = 300
 # play a duplicate delivery).
 
 TASKS: dict[str, Callable[..., Any]] = {
-    services.ROUND_START_TASK: tasks.round_start_task,
-    services.CLIENT_TRAIN_TASK: tasks.client_train_task,
-    services.ROUND_FINISH_TASK: tasks.round_finish_task,
+    queues.ROUND_START_TASK: tasks.round_start_task,
+    queues.CLIENT_TRAIN_TASK: tasks.client_train_task,
+    queues.ROUND_FINISH_TASK: tasks.round_finish_task,
 }
 
 
@@ -69,7 +70,7 @@ class Broker:
 @pytest.fixture
 def broker(monkeypatch: pytest.MonkeyPatch) -> Broker:
     fake = Broker()
-    monkeypatch.setattr(services, "_send_task", fake.send)
+    monkeypatch.setattr(services_common, "send_task", fake.send)
     return fake
 
 

@@ -18,10 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jobspec import JobSpec
-from orchestrator import selectors, services, submit
+from orchestrator import selectors, submit
 from orchestrator.fl.records import CORE_FIGURES
 from orchestrator.limits import SpecRejected
 from orchestrator.models import ClientUpdate, Job, Round
+from orchestrator.services import jobs
 
 from .shortcuts import own_job_or_404
 
@@ -183,8 +184,8 @@ class JobDetail(APIView):
     @extend_schema(responses={204: None, 409: ERROR_SCHEMA})
     def delete(self, request: Request, job_id: int) -> Response:
         try:
-            services.job_delete(job=own_job_or_404(request.user, job_id))
-        except services.JobBusy as busy:
+            jobs.job_delete(job=own_job_or_404(request.user, job_id))
+        except jobs.JobBusy as busy:
             return Response(
                 {"errors": [{"field": "status", "message": str(busy)}]}, status=status.HTTP_409_CONFLICT
             )
@@ -205,7 +206,7 @@ class JobRounds(generics.ListAPIView):
 class JobCancel(APIView):
     @extend_schema(request=None, responses=JobSerializer)
     def post(self, request: Request, job_id: int) -> Response:
-        job = services.job_cancel(job=own_job_or_404(request.user, job_id))
+        job = jobs.job_cancel(job=own_job_or_404(request.user, job_id))
         return Response(JobSerializer(job).data)
 
 

@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orchestrator import selectors as job_selectors
-from orchestrator.hpo import selectors, services
+from orchestrator.hpo import selectors
+from orchestrator.hpo.services import studies
 from orchestrator.models import Study
 
 
@@ -112,7 +113,7 @@ class StudyDetail(APIView):
 class StudyCancel(APIView):
     @extend_schema(request=None, responses=StudySerializer, description="Cancel the study and its trials.")
     def post(self, request: Request, study_id: int) -> Response:
-        return Response(_study_data(services.study_cancel(study=_own_study(request, study_id))))
+        return Response(_study_data(studies.study_cancel(study=_own_study(request, study_id))))
 
 
 class JobSuggestionList(APIView):

@@ -11,7 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from orchestrator.hpo import selectors, services
+from orchestrator.hpo import selectors
+from orchestrator.hpo.services import studies
+from orchestrator.hpo.services.suggestions import job_suggestions_request
 from orchestrator.models import Study
 from orchestrator.presets import PRESETS
 
@@ -56,7 +58,7 @@ def study_live(request: HttpRequest, study_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def study_cancel(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = services.study_cancel(study=_own_study(request, study_id))
+    study = studies.study_cancel(study=_own_study(request, study_id))
     messages.info(
         request,
         f"Cancelling the search: its running trials stop after their current round ({study.job.status}).",
@@ -79,7 +81,7 @@ def job_panel(request: HttpRequest, job_id: int) -> HttpResponse:
     """The job page's HPO panel: the job's place in a study, or the suggestions once it has ended."""
     panel = selectors.job_panel(job=own_job_or_404(request.user, job_id))
     if panel.suggestions_due:
-        services.job_suggestions_request(job_id=panel.job.pk)  # ended before HPO was listening
+        job_suggestions_request(job_id=panel.job.pk)  # ended before HPO was listening
     response = render(request, "hpo/_job_panel.html", {"panel": panel, "job": panel.job})
     if not panel.waiting:
         response.status_code = HTMX_STOP_POLLING

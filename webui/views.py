@@ -15,10 +15,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from rest_framework.authtoken.models import Token
 
-from orchestrator import artifacts, selectors, services, submit
+from orchestrator import artifacts, selectors, submit
 from orchestrator.limits import SpecRejected, user_data_dir
 from orchestrator.models import Job
 from orchestrator.presets import PRESETS, preset_by_key
+from orchestrator.services import accounts, dataspace
+from orchestrator.services import jobs as job_services
 
 from .forms import DatasetUploadForm, spec_form, spec_from_form
 from .shortcuts import own_job_or_404
@@ -110,7 +112,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = services.job_cancel(job=own_job_or_404(request.user, job_id))
+    job = job_services.job_cancel(job=own_job_or_404(request.user, job_id))
     if request.headers.get("HX-Request"):
         return HttpResponse(status=204)  # the live page learns the new status over its socket
     messages.info(request, f"Job {job.pk} is {job.status}.")
@@ -124,8 +126,8 @@ def job_delete(request: HttpRequest, job_id: int) -> HttpResponse:
     if request.method == "GET":
         return render(request, "jobs/confirm_delete.html", {"job": job})
     try:
-        services.job_delete(job=job)
-    except services.JobBusy as busy:
+        job_services.job_delete(job=job)
+    except job_services.JobBusy as busy:
         messages.error(request, str(busy))
         return redirect("job_detail", job_id=job.pk)
     messages.info(request, f"Deleted job {job_id}.")
@@ -168,7 +170,7 @@ def data_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = DatasetUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            stored = services.dataset_upload(owner=current_user(request), upload=form.cleaned_data["file"])
+            stored = dataspace.dataset_upload(owner=current_user(request), upload=form.cleaned_data["file"])
             messages.info(request, f"Stored {stored.name}. Pick it as dataset 'csv' on the new-job form.")
             return redirect("data_list")
     files = [
@@ -182,7 +184,7 @@ def data_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def data_delete(request: HttpRequest, name: str) -> HttpResponse:
-    services.dataset_delete(owner=current_user(request), name=name)
+    dataspace.dataset_delete(owner=current_user(request), name=name)
     messages.info(request, f"Deleted {name}.")
     return redirect("data_list")
 
@@ -191,7 +193,7 @@ def data_delete(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_token(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        services.api_token_regenerate(user=current_user(request))
+        accounts.api_token_regenerate(user=current_user(request))
         return redirect("account_token")
     token = Token.objects.filter(user=current_user(request)).first()
     return render(

@@ -1,7 +1,7 @@
 """The steps of a federated round, shared by every runner.
 
 The in-process runner (`simulation.py`, behind `python -m orchestrator run`)
-and the Celery tasks (through `orchestrator/services.py`, where each simulated
+and the Celery tasks (through `orchestrator/services/rounds.py`, where each simulated
 client trains as its own task on a worker) both call these same functions, so a
 job gives the same numbers whichever ran it:
 

@@ -15,7 +15,8 @@ from orchestrator.events import job_finished, round_completed
 from orchestrator.models import Job
 
 from .selectors import study_for_job_id
-from .services import job_suggestions_request, studies_resume, study_tick_request
+from .services.studies import studies_resume, study_tick_request
+from .services.suggestions import job_suggestions_request
 
 SUGGESTED_STATUSES = (Job.Status.SUCCEEDED, Job.Status.CANCELLED)
 

@@ -1,4 +1,5 @@
-"""Reads for the study page, the job page's HPO panel and the REST API."""
+"""Reads for the study page, the job page's HPO panel and the REST API, and the read models
+the HPO services hand their proposers (a job's rounds, a study's trials)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
 from jobspec import JobSpec, spec_diff
-from orchestrator.models import Job, JobSuggestions, Round, Study, Trial
+from orchestrator.fl.records import CORE_FIGURES
+from orchestrator.models import ClientUpdate, Job, JobSuggestions, Round, Study, Trial
 
+from .records import ClientPoint, RoundPoint, TrialRecord, TrialStatus
 from .space import trial_spec
 from .study import better
 
@@ -272,3 +275,71 @@ def job_panel(*, job: Job) -> JobPanel:
     else:
         role = "final"
     return JobPanel(job, study, role, trial, job_suggestions(job=job) if role == "plain" else None)
+
+
+# --- what the proposers read: rounds and trials as records ----------------------------------------
+
+# How a trial row's status is told to Optuna (a trial cancelled by its owner counts as failed).
+OPTUNA_STATUS: dict[str, TrialStatus] = {
+    Trial.Status.COMPLETE: "complete",
+    Trial.Status.PRUNED: "pruned",
+    Trial.Status.FAILED: "failed",
+    Trial.Status.CANCELLED: "failed",
+}
+
+
+def objective_value(metrics: dict[str, Any], objective: str) -> float | None:
+    value = metrics.get("val_accuracy" if objective == "accuracy" else "val_loss")
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def round_points(job: Job) -> list[RoundPoint]:
+    """A job's completed rounds with their clients, as proposers read them."""
+    rounds = list(job.rounds.filter(status=Round.Status.COMPLETED).order_by("number"))
+    clients: dict[int, list[ClientPoint]] = {}
+    updates = ClientUpdate.objects.filter(round__in=rounds, status=ClientUpdate.Status.DONE).order_by(
+        "client_id"
+    )
+    for update in updates:
+        duration = (update.metrics or {}).get("sim_duration_s")
+        clients.setdefault(update.round_id, []).append(
+            ClientPoint(
+                client_id=update.client_id,
+                train_loss=update.train_loss if update.train_loss is not None else math.nan,
+                bytes_up=update.bytes_up,
+                bytes_down=update.bytes_down,
+                cpu_s=update.cpu_s,
+                sim_duration_s=None if duration is None else float(duration),
+            )
+        )
+    points = []
+    for round_ in rounds:
+        line = {
+            "round": round_.number,
+            **{name: getattr(round_, name) for name in CORE_FIGURES},
+            "accuracy": round_.accuracy if round_.accuracy is not None else math.nan,
+            "loss": round_.loss if round_.loss is not None else math.nan,
+            **{k: v for k, v in (round_.metrics or {}).items() if v is not None},
+        }
+        points.append(RoundPoint.from_line(line, clients=clients.get(round_.pk, [])))
+    return points
+
+
+def trial_records(study: Study) -> list[TrialRecord]:
+    records = []
+    for trial in study.trials.select_related("job").order_by("number"):
+        status: Any = "running" if trial.status == Trial.Status.RUNNING else OPTUNA_STATUS[trial.status]
+        records.append(
+            TrialRecord(
+                number=trial.number,
+                spec=JobSpec.model_validate(trial.job.spec),
+                status=status,
+                value=trial.value,
+                rounds=round_points(trial.job),
+                source=trial.source,
+                reason=trial.reason,
+            )
+        )
+    return records

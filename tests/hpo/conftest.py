@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import queues, services, tasks
-from orchestrator.hpo import services as hpo_services
+from orchestrator import queues, tasks
+from orchestrator.hpo.services import _common as hpo_services_common
+from orchestrator.hpo.services import storage
+from orchestrator.services import _common as services_common
 
 TASKS: dict[str, Callable[..., Any]] = {
     queues.ROUND_START_TASK: tasks.round_start_task,
@@ -45,8 +47,8 @@ class AllTasks:
 def all_tasks(clean_services: None, monkeypatch: pytest.MonkeyPatch) -> AllTasks:
     """(`clean_services` empties the artifact directory: job ids restart in a new test database.)"""
     broker = AllTasks()
-    monkeypatch.setattr(services, "_send_task", broker.send)
-    monkeypatch.setattr(hpo_services, "_send_task", broker.send)
+    monkeypatch.setattr(services_common, "send_task", broker.send)
+    monkeypatch.setattr(hpo_services_common, "send_task", broker.send)
     return broker
 
 
@@ -54,4 +56,4 @@ def all_tasks(clean_services: None, monkeypatch: pytest.MonkeyPatch) -> AllTasks
 def close_optuna_connections() -> Iterator[None]:
     """Optuna's pooled connections would keep the test database from being dropped."""
     yield
-    hpo_services.storages_close()
+    storage.storages_close()

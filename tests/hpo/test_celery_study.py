@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from orchestrator import submit
-from orchestrator.hpo import services as hpo_services
+from orchestrator.hpo.services import storage
 from orchestrator.models import Job, Round, Study, Trial
 
 from ..processes import kill, start_worker, stop, worker_name
@@ -32,7 +32,7 @@ STUDY_TIMEOUT_S = 420
 
 def optuna_states(study: Study) -> list[str]:
     stored = optuna.load_study(
-        study_name=study.optuna_name, storage=hpo_services._storage(hpo_services.optuna_storage_url())
+        study_name=study.optuna_name, storage=storage._storage(storage.optuna_storage_url())
     )
     return [trial.state.name for trial in stored.get_trials(deepcopy=False)]
 

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from orchestrator import services, submit
+from orchestrator import submit
 from orchestrator.models import Job, JobSuggestions, Study
+from orchestrator.services import jobs
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -34,7 +35,7 @@ def client_for(user: User) -> Client:
 def test_a_finished_job_shows_suggestions_that_apply_to_the_form(
     all_tasks, user: User, other_user: User
 ) -> None:
-    job = services.job_create(owner=user, spec=POOR)
+    job = jobs.job_create(owner=user, spec=POOR)
     all_tasks.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED

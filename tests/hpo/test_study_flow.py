@@ -10,10 +10,11 @@ import pytest
 from django.contrib.auth.models import User
 
 from jobspec import JobSpec
-from orchestrator import services, submit
-from orchestrator.hpo import services as hpo_services
+from orchestrator import submit
+from orchestrator.hpo.services import storage, studies
 from orchestrator.hpo.tpe import OptunaProposer
 from orchestrator.models import Job, Round, Study, Trial
+from orchestrator.services import recovery
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -30,7 +31,7 @@ HPO_SPEC: dict[str, Any] = {
 
 def optuna_states(study: Study) -> list[str]:
     stored = optuna.load_study(
-        study_name=study.optuna_name, storage=hpo_services._storage(hpo_services.optuna_storage_url())
+        study_name=study.optuna_name, storage=storage._storage(storage.optuna_storage_url())
     )
     return sorted(trial.state.name for trial in stored.get_trials(deepcopy=False))
 
@@ -114,7 +115,7 @@ def test_cancelling_the_study_cancels_its_trials(all_tasks, user: User) -> None:
     assert study.trials.filter(status=Trial.Status.RUNNING).exists()
     started = study.trials.count()
 
-    hpo_services.study_cancel(study=study)
+    studies.study_cancel(study=study)
     all_tasks.deliver()
 
     parent.refresh_from_db()
@@ -137,11 +138,11 @@ def test_a_study_resumes_after_lost_tasks_and_a_tick_that_died(all_tasks, user: 
     # A worker dies: its queued messages are gone, and a tick had asked Optuna for a trial
     # without recording it.
     all_tasks.queue.clear()
-    control = hpo_services.StudyControl(study)
+    control = studies.StudyControl(study)
     orphan = control.optuna.study.ask()
 
-    assert hpo_services.studies_resume() == 1
-    services.jobs_resume()
+    assert studies.studies_resume() == 1
+    recovery.jobs_resume()
     all_tasks.deliver()
 
     parent.refresh_from_db()

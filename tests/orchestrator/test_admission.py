@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 
-from orchestrator import services
 from orchestrator.limits import SpecRejected, user_data_dir
 from orchestrator.models import Job
+from orchestrator.services import jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ def test_specs_over_the_limits_are_refused_naming_the_field(user: User, settings
     settings.FLOTILLA_MAX_CLIENTS = 20
     settings.FLOTILLA_MAX_ROUNDS = 30
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(owner=user, spec={"num_clients": 21, "rounds": 31})
+        jobs.job_create(owner=user, spec={"num_clients": 21, "rounds": 31})
     assert fields_of(rejected) == ["num_clients", "rounds"]
     assert "at most 20 clients" in rejected.value.errors[0]["message"]
     assert not Job.objects.exists()
@@ -41,24 +41,24 @@ def test_specs_over_the_limits_are_refused_naming_the_field(user: User, settings
 
 def test_a_user_may_run_only_so_many_jobs_at_once(user: User, other_user: User, settings) -> None:
     settings.FLOTILLA_MAX_CONCURRENT_JOBS = 2
-    services.job_create(owner=user, spec={"rounds": 1})
-    services.job_create(owner=user, spec={"rounds": 1})
+    jobs.job_create(owner=user, spec={"rounds": 1})
+    jobs.job_create(owner=user, spec={"rounds": 1})
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(owner=user, spec={"rounds": 1})
+        jobs.job_create(owner=user, spec={"rounds": 1})
     assert "2 at a time" in rejected.value.errors[0]["message"]
-    services.job_create(owner=other_user, spec={"rounds": 1})  # limits are per user
+    jobs.job_create(owner=other_user, spec={"rounds": 1})  # limits are per user
     Job.objects.filter(owner=user).update(status=Job.Status.SUCCEEDED)
-    services.job_create(owner=user, spec={"rounds": 1})
+    jobs.job_create(owner=user, spec={"rounds": 1})
 
 
 def test_invalid_specs_come_back_with_field_named_errors(user: User) -> None:
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(owner=user, spec={"partition": {"scheme": "dirichlet"}, "num_clients": 0})
+        jobs.job_create(owner=user, spec={"partition": {"scheme": "dirichlet"}, "num_clients": 0})
     assert sorted(fields_of(rejected)) == ["num_clients", "partition.alpha"]
 
 
 def test_a_bare_file_name_is_taken_from_the_users_uploads(user: User, csv_file: Path) -> None:
-    job = services.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "points.csv"})
+    job = jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "points.csv"})
     assert job.spec["dataset_path"] == str(csv_file.resolve())
     assert job.spec["model"] == "mlp"
 
@@ -66,12 +66,10 @@ def test_a_bare_file_name_is_taken_from_the_users_uploads(user: User, csv_file: 
 def test_admission_picks_and_checks_the_model_from_the_files_columns(user: User, csv_file: Path) -> None:
     tickets = csv_file.with_name("tickets.csv")
     tickets.write_text("text,label\n" + "".join(f"ticket {i},{i % 2}\n" for i in range(20)), encoding="utf-8")
-    job = services.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "tickets.csv"})
+    job = jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "tickets.csv"})
     assert job.spec["model"] == "minilm"
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(
-            owner=user, spec={"dataset": "csv", "dataset_path": "points.csv", "model": "minilm"}
-        )
+        jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "points.csv", "model": "minilm"})
     assert fields_of(rejected) == ["model"] and "takes mlp" in str(rejected.value)
 
 
@@ -90,9 +88,7 @@ def test_paths_outside_the_users_data_space_are_refused(
     other_dir.mkdir(parents=True, exist_ok=True)
     (other_dir / "points.csv").write_text(csv_file.read_text())
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(
-            owner=user, spec={"dataset": "csv", "dataset_path": path.format(other=other_user.pk)}
-        )
+        jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": path.format(other=other_user.pk)})
     assert fields_of(rejected) == ["dataset_path"]
     assert "data space" in rejected.value.errors[0]["message"]
 
@@ -103,11 +99,11 @@ def test_a_symlink_out_of_the_data_space_is_refused(user: User, csv_file: Path, 
     link = csv_file.parent / "innocent.csv"
     os.symlink(outside, link)
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "innocent.csv"})
+        jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "innocent.csv"})
     assert fields_of(rejected) == ["dataset_path"]
 
 
 def test_a_missing_file_is_named(user: User) -> None:
     with pytest.raises(SpecRejected) as rejected:
-        services.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "nothing-here.csv"})
+        jobs.job_create(owner=user, spec={"dataset": "csv", "dataset_path": "nothing-here.csv"})
     assert "no such file: nothing-here.csv" in rejected.value.errors[0]["message"]

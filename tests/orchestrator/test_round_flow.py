@@ -10,11 +10,14 @@ import torch
 from django.contrib.auth.models import User
 
 from jobspec import JobSpec
-from orchestrator import artifacts, services
+from orchestrator import artifacts, queues
 from orchestrator.fl import engine
 from orchestrator.fl.simulation import InProcessJob
 from orchestrator.fl.wire import decode_message
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
+from orchestrator.services import jobs
+from orchestrator.services.recovery import jobs_resume
+from orchestrator.services.rounds import client_train, round_finish, round_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,8 +50,8 @@ def state_of(job: Job) -> dict[str, Any]:
 
 
 def test_duplicated_tasks_run_a_job_once_with_the_engines_numbers(broker, user: User) -> None:
-    job = services.job_create(owner=user, spec=SMALL)
-    assert broker.queue == [(services.ROUND_START_TASK, (job.pk, 1))]
+    job = jobs.job_create(owner=user, spec=SMALL)
+    assert broker.queue == [(queues.ROUND_START_TASK, (job.pk, 1))]
 
     broker.deliver(times=2)  # every task delivered twice
 
@@ -81,32 +84,32 @@ def test_duplicated_tasks_run_a_job_once_with_the_engines_numbers(broker, user: 
 
 
 def test_redelivering_any_task_after_the_job_ended_changes_nothing(broker, user: User) -> None:
-    job = services.job_create(owner=user, spec=SMALL)
+    job = jobs.job_create(owner=user, spec=SMALL)
     broker.deliver()
     before = state_of(job)
 
     for round_ in Round.objects.filter(job=job):
-        services.round_start(job_id=job.pk, round_number=round_.number)
-        services.round_finish(round_id=round_.pk)
+        round_start(job_id=job.pk, round_number=round_.number)
+        round_finish(round_id=round_.pk)
         for update in round_.client_updates.all():
-            services.client_train(update_id=update.pk)
+            client_train(update_id=update.pk)
 
     assert state_of(job) == before
     assert broker.queue == []
 
 
 def test_cancelling_a_queued_job_stops_it_before_any_round(broker, user: User) -> None:
-    job = services.job_create(owner=user, spec=SMALL)
-    assert services.job_cancel(job=job).status == Job.Status.CANCELLED
+    job = jobs.job_create(owner=user, spec=SMALL)
+    assert jobs.job_cancel(job=job).status == Job.Status.CANCELLED
     broker.deliver()
     assert not ClientUpdate.objects.filter(round__job=job).exists()
     assert Round.objects.get(job=job).status == Round.Status.CANCELLED
 
 
 def test_cancelling_a_running_job_stops_it_after_the_current_round(broker, user: User) -> None:
-    job = services.job_create(owner=user, spec=SMALL)
-    broker.deliver(only=services.ROUND_START_TASK)
-    assert services.job_cancel(job=job).status == Job.Status.CANCELLING
+    job = jobs.job_create(owner=user, spec=SMALL)
+    broker.deliver(only=queues.ROUND_START_TASK)
+    assert jobs.job_cancel(job=job).status == Job.Status.CANCELLING
     broker.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.CANCELLED
@@ -128,7 +131,7 @@ def failing_for(client_ids: set[int], error: Exception):
 
 def test_a_failed_client_is_recorded_and_the_round_goes_on(broker, user: User, monkeypatch) -> None:
     monkeypatch.setattr(engine, "client_fit", failing_for({0}, RuntimeError("disk full")))
-    job = services.job_create(owner=user, spec={**SMALL, "clients_per_round": 4, "rounds": 1})
+    job = jobs.job_create(owner=user, spec={**SMALL, "clients_per_round": 4, "rounds": 1})
     broker.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED
@@ -142,7 +145,7 @@ def test_a_failed_client_is_recorded_and_the_round_goes_on(broker, user: User, m
 
 def test_too_many_failed_clients_fail_the_job_with_the_reason(broker, user: User, monkeypatch) -> None:
     monkeypatch.setattr(engine, "client_fit", failing_for({0, 1, 2, 3}, ValueError("labels out of range")))
-    job = services.job_create(owner=user, spec={**SMALL, "clients_per_round": 4})
+    job = jobs.job_create(owner=user, spec={**SMALL, "clients_per_round": 4})
     broker.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -152,7 +155,7 @@ def test_too_many_failed_clients_fail_the_job_with_the_reason(broker, user: User
 
 
 def test_a_missing_data_set_fails_the_job_naming_the_directory(broker, user: User, settings) -> None:
-    job = services.job_create(owner=user, spec={"dataset": "mnist", "rounds": 1})
+    job = jobs.job_create(owner=user, spec={"dataset": "mnist", "rounds": 1})
     broker.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.FAILED
@@ -160,14 +163,14 @@ def test_a_missing_data_set_fails_the_job_naming_the_directory(broker, user: Use
 
 
 def test_a_restarted_worker_gets_back_the_work_it_had_claimed(broker, user: User) -> None:
-    job = services.job_create(owner=user, spec={**SMALL, "rounds": 2})
-    broker.deliver(only=services.ROUND_START_TASK)
+    job = jobs.job_create(owner=user, spec={**SMALL, "rounds": 2})
+    broker.deliver(only=queues.ROUND_START_TASK)
     claimed = ClientUpdate.objects.filter(round__job=job).order_by("client_id").first()
     assert claimed is not None
     ClientUpdate.objects.filter(pk=claimed.pk).update(status=ClientUpdate.Status.RUNNING, worker="lost@host")
     broker.queue.clear()  # the worker died with its messages
 
-    assert services.jobs_resume(worker="lost@host") == 3
+    assert jobs_resume(worker="lost@host") == 3
     broker.deliver()
 
     job.refresh_from_db()

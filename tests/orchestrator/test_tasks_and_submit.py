@@ -10,9 +10,12 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from django.contrib.auth.models import User
 
-from orchestrator import queues, services, submit, tasks
-from orchestrator.hpo import services as hpo_services
+from orchestrator import queues, submit, tasks
+from orchestrator.hpo.services import _common as hpo_services_common
+from orchestrator.hpo.services import storage
 from orchestrator.models import Job, Round, Study
+from orchestrator.services import _common as services_common
+from orchestrator.services import jobs
 from webui.celery import app
 
 PLAIN = {"dataset": "digits", "model": "mlp", "num_clients": 2, "rounds": 1}
@@ -43,9 +46,9 @@ def test_every_task_has_its_wire_name_and_queue_and_the_app_routes_by_them() -> 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     collected: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(services, "_send_task", lambda name, *args: collected.append((name, *args)))
+    monkeypatch.setattr(services_common, "send_task", lambda name, *args: collected.append((name, *args)))
     monkeypatch.setattr(
-        hpo_services, "_send_task", lambda name, *args, countdown=None: collected.append((name, *args))
+        hpo_services_common, "send_task", lambda name, *args, countdown=None: collected.append((name, *args))
     )
     return collected
 
@@ -75,8 +78,8 @@ def test_the_optuna_storage_url_quotes_the_user_and_password(monkeypatch: pytest
         "HOST": "db.example",
         "PORT": "5433",
     }
-    monkeypatch.setattr(hpo_services, "connection", SimpleNamespace(settings_dict=database))
-    url = urlsplit(hpo_services.optuna_storage_url())
+    monkeypatch.setattr(storage, "connection", SimpleNamespace(settings_dict=database))
+    url = urlsplit(storage.optuna_storage_url())
     assert (url.hostname, url.port, url.path) == ("db.example", 5433, "/flotilla")
     assert (unquote(url.username or ""), unquote(url.password or "")) == ("fl@user", "p@ss:w/rd#?%")
 
@@ -84,5 +87,5 @@ def test_the_optuna_storage_url_quotes_the_user_and_password(monkeypatch: pytest
 @pytest.mark.django_db(transaction=True)
 def test_job_create_refuses_a_search_and_saves_nothing(sent, user: User) -> None:
     with pytest.raises(ValueError, match="job_submit"):
-        services.job_create(owner=user, spec=HPO)
+        jobs.job_create(owner=user, spec=HPO)
     assert not Job.objects.exists() and sent == []

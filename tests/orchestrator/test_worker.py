@@ -8,9 +8,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from jobspec import JobSpec
-from orchestrator import services
+from orchestrator import queues
 from orchestrator.fl.simulation import InProcessJob
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
+from orchestrator.services import jobs
 from webui.celery import app
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -29,9 +30,9 @@ SPEC = {
 def test_a_three_round_job_runs_through_the_worker_and_persists(
     celery_worker: str, user: User, wait_until
 ) -> None:
-    job = services.job_create(owner=user, spec=SPEC)
+    job = jobs.job_create(owner=user, spec=SPEC)
     # A duplicate delivery of the first round task: only one may claim the round.
-    app.send_task(services.ROUND_START_TASK, args=[job.pk, 1])
+    app.send_task(queues.ROUND_START_TASK, args=[job.pk, 1])
 
     wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, what="the job to finish")
     job.refresh_from_db()

@@ -13,9 +13,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from safetensors.torch import load as load_safetensors
 
-from orchestrator import artifacts, services
+from orchestrator import artifacts
 from orchestrator.limits import user_data_dir
 from orchestrator.models import Job
+from orchestrator.services import jobs
 
 TINY = {"dataset": "digits", "model": "mlp", "num_clients": 3, "rounds": 2, "batch_size": 64}
 
@@ -32,7 +33,7 @@ def client_for():
 
 @pytest.fixture
 def finished_job(broker, user: User) -> Job:
-    job = services.job_create(owner=user, spec={**TINY, "name": "tiny"})
+    job = jobs.job_create(owner=user, spec={**TINY, "name": "tiny"})
     broker.deliver()
     job.refresh_from_db()
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -139,10 +140,10 @@ def test_deleting_a_finished_job_removes_its_artifacts(client_for, finished_job:
 
 @pytest.mark.django_db
 def test_cancel_from_the_live_page_and_from_a_plain_form(broker, client_for, user: User) -> None:
-    first = services.job_create(owner=user, spec=TINY)
+    first = jobs.job_create(owner=user, spec=TINY)
     response = client_for(user).post(f"/jobs/{first.pk}/cancel/", HTTP_HX_REQUEST="true")
     assert response.status_code == 204
-    second = services.job_create(owner=user, spec=TINY)
+    second = jobs.job_create(owner=user, spec=TINY)
     response = client_for(user).post(f"/jobs/{second.pk}/cancel/")
     assert response.status_code == 302 and response["Location"] == f"/jobs/{second.pk}/"
     assert set(Job.objects.values_list("status", flat=True)) == {"cancelled"}
@@ -150,7 +151,7 @@ def test_cancel_from_the_live_page_and_from_a_plain_form(broker, client_for, use
 
 @pytest.mark.django_db
 def test_a_running_job_cannot_be_deleted(broker, client_for, user: User) -> None:
-    job = services.job_create(owner=user, spec=TINY)
+    job = jobs.job_create(owner=user, spec=TINY)
     client_for(user).post(f"/jobs/{job.pk}/delete/")
     assert Job.objects.filter(pk=job.pk).exists()
 

@@ -9,8 +9,9 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from orchestrator import services
+from orchestrator import queues
 from orchestrator.models import Job
+from orchestrator.services import jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_create_returns_201_and_queues_round_one_on_commit(
     body = response.json()
     assert body["status"] == "queued" and body["rounds_total"] == 4
     assert body["spec"]["learning_rate"] == 0.01 and body["spec"]["clients_per_round"] == 10
-    assert broker.queue == [(services.ROUND_START_TASK, (body["id"], 1))]
+    assert broker.queue == [(queues.ROUND_START_TASK, (body["id"], 1))]
 
 
 def test_create_with_a_prompt_keeps_it(broker, api: APIClient) -> None:
@@ -66,7 +67,7 @@ def test_bad_specs_get_400_with_field_named_errors(api: APIClient, spec: dict, f
 
 def test_list_detail_rounds_and_cancel_are_the_owners_only(broker, api: APIClient, other_user: User) -> None:
     mine = api.post("/api/jobs/", {"rounds": 3}, format="json").json()["id"]
-    theirs = services.job_create(owner=other_user, spec={"rounds": 3}).pk
+    theirs = jobs.job_create(owner=other_user, spec={"rounds": 3}).pk
 
     listed = api.get("/api/jobs/").json()
     assert [job["id"] for job in listed["results"]] == [mine]

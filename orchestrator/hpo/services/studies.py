@@ -1,5 +1,4 @@
-"""HPO on the server: studies whose trials are ordinary jobs on the Celery workers, and
-suggestions for finished jobs.
+"""HPO on the server: studies whose trials are ordinary jobs on the Celery workers.
 
 A study is driven by one idempotent step, `study_tick`, sent on the `hpo` queue
 whenever one of its jobs completes a round or ends (and when a worker starts).
@@ -26,34 +25,30 @@ starts picks the study up where its rows say it is.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 import optuna
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from jobspec import JobSpec
-from orchestrator import services as job_services
-from orchestrator.fl.records import CORE_FIGURES
 from orchestrator.limits import SpecRejected
-from orchestrator.models import ClientUpdate, Job, JobSuggestions, Round, Study, Trial
-from orchestrator.queues import STUDY_TICK_TASK, SUGGESTIONS_TASK, task_send
+from orchestrator.models import Job, Round, Study, Trial
+from orchestrator.queues import STUDY_TICK_TASK
+from orchestrator.services import jobs
 
-from .diagnostics import suggestions as diagnostic_suggestions
-from .llm import LLMProposer, configured_llm_proposer
-from .records import ClientPoint, Proposal, RoundPoint, TrialRecord, TrialStatus
-from .selectors import best_spec, best_trial_row, study_for_job_id
-from .space import search_space, trial_spec
-from .study import BASE_REASON, VALIDATION_FRACTION, next_proposal
-from .tpe import OptunaProposer, create_study, storage_for
+from ..llm import configured_llm_proposer
+from ..records import Proposal
+from ..selectors import OPTUNA_STATUS, best_spec, best_trial_row, objective_value, trial_records
+from ..space import search_space, trial_spec
+from ..study import BASE_REASON, VALIDATION_FRACTION, next_proposal
+from ..tpe import OptunaProposer, create_study
+from . import _common
+from .storage import _storage, optuna_storage_url, parallel_trials
 
 logger = logging.getLogger(__name__)
 # Every tick loads the stored study; Optuna would log each load at INFO.
@@ -61,56 +56,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 LEASE_S = 60
 RETRY_TICK_S = 2.0
-MAX_SUGGESTIONS = 3
-# How a trial row's status is told to Optuna (a trial cancelled by its owner counts as failed).
-OPTUNA_STATUS: dict[str, TrialStatus] = {
-    Trial.Status.COMPLETE: "complete",
-    Trial.Status.PRUNED: "pruned",
-    Trial.Status.FAILED: "failed",
-    Trial.Status.CANCELLED: "failed",
-}
-
-
-def _send_task(name: str, *args: int, countdown: float | None = None) -> None:
-    task_send(name, *args, countdown=countdown)
-
-
-def parallel_trials() -> int:
-    return max(1, int(settings.FLOTILLA_HPO_PARALLEL_TRIALS))
-
-
-def optuna_storage_url() -> str:
-    """This project's database as an SQLAlchemy URL: Optuna keeps its study tables beside ours."""
-    database = connection.settings_dict
-    if database["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{database['NAME']}"
-    user = quote(str(database["USER"]), safe="")
-    password = f":{quote(str(database['PASSWORD']), safe='')}" if database.get("PASSWORD") else ""
-    host = database.get("HOST") or "localhost"
-    port = f":{database['PORT']}" if database.get("PORT") else ""
-    return f"postgresql+psycopg://{user}{password}@{host}{port}/{database['NAME']}"
-
-
-_STORAGES: dict[str, BaseStorage] = {}
-
-
-def _storage(url: str) -> BaseStorage:
-    """One Optuna storage (and connection pool) per database per process."""
-    if url not in _STORAGES:
-        _STORAGES[url] = storage_for(url)
-    return _STORAGES[url]
-
-
-def storages_close() -> None:
-    """Close Optuna's database connections (before the database is dropped, in tests)."""
-    for storage in _STORAGES.values():
-        engine = getattr(storage, "engine", None)
-        if engine is not None:
-            engine.dispose()
-    _STORAGES.clear()
-
-
-# --- studies ---------------------------------------------------------------------------------
 
 
 def study_create(*, job: Job) -> Study:
@@ -122,14 +67,14 @@ def study_create(*, job: Job) -> Study:
         trials_total=spec.hpo.trials,
         parallel_trials=min(spec.hpo.trials, parallel_trials()),
     )
-    transaction.on_commit(lambda: _send_task(STUDY_TICK_TASK, study.pk))
+    transaction.on_commit(lambda: _common.send_task(STUDY_TICK_TASK, study.pk))
     return study
 
 
 def study_cancel(*, study: Study) -> Study:
     """Cancel the HPO job: its running trials stop after their current round."""
-    job_services.job_cancel(job=study.job)
-    _send_task(STUDY_TICK_TASK, study.pk)
+    jobs.job_cancel(job=study.job)
+    _common.send_task(STUDY_TICK_TASK, study.pk)
     study.refresh_from_db()
     return study
 
@@ -138,7 +83,7 @@ def studies_resume() -> int:
     """Tick every active study (a worker started: pick up whatever was left mid-study)."""
     ids = list(Study.objects.filter(status__in=Study.ACTIVE_STATUSES).values_list("pk", flat=True))
     for study_id in ids:
-        _send_task(STUDY_TICK_TASK, study_id)
+        _common.send_task(STUDY_TICK_TASK, study_id)
     return len(ids)
 
 
@@ -150,7 +95,7 @@ def study_tick(*, study_id: int) -> None:
     if not active.filter(free).update(lease_until=now + timedelta(seconds=LEASE_S)):
         if active.exists():
             # Another tick is working on it and may have read the rows before this event: look again.
-            _send_task(STUDY_TICK_TASK, study_id, countdown=RETRY_TICK_S)
+            _common.send_task(STUDY_TICK_TASK, study_id, countdown=RETRY_TICK_S)
         return
     try:
         StudyControl(Study.objects.select_related("job").get(pk=study_id)).tick()
@@ -197,7 +142,7 @@ class StudyControl:
 
     def _start_job(self) -> None:
         with transaction.atomic():
-            job_services.job_mark_running(job_id=self.job.pk)
+            jobs.job_mark_running(job_id=self.job.pk)
 
     def _reconcile(self) -> None:
         rows = dict(Trial.objects.filter(study=self.study).values_list("optuna_number", "status"))
@@ -224,7 +169,7 @@ class StudyControl:
         self, status: str, *, error: str = "", results: dict[str, float | None] | None = None
     ) -> None:
         with transaction.atomic():
-            job_services.job_finish(job_id=self.job.pk, status=status, error=error, results=results)
+            jobs.job_finish(job_id=self.job.pk, status=status, error=error, results=results)
 
     def _finish_study(self, status: str, *, error: str = "") -> None:
         Study.objects.filter(pk=self.study.pk, status__in=Study.ACTIVE_STATUSES).update(
@@ -238,13 +183,13 @@ class StudyControl:
         still_running = False
         for trial in self.study.trials.filter(status=Trial.Status.RUNNING).select_related("job"):
             if trial.job.is_active:
-                job_services.job_cancel(job=trial.job)
+                jobs.job_cancel(job=trial.job)
                 still_running = True
             else:
                 self._close(trial, Trial.Status.CANCELLED)
         final = self.study.final_job
         if final is not None and final.is_active:
-            job_services.job_cancel(job=final)
+            jobs.job_cancel(job=final)
             still_running = True
         if still_running:
             return  # their ends are events that tick again
@@ -275,7 +220,7 @@ class StudyControl:
         for round_ in rounds:
             value = objective_value(round_.metrics, self.objective)
             if value is None:
-                job_services.job_cancel(job=job)
+                jobs.job_cancel(job=job)
                 self._close(trial, Trial.Status.FAILED)
                 return True
             Trial.objects.filter(pk=trial.pk, status=Trial.Status.RUNNING).update(
@@ -286,7 +231,7 @@ class StudyControl:
                 self.optuna.report(trial.optuna_number, round_.number, value)
                 and round_.number < job.rounds_total
             ):
-                job_services.job_cancel(job=job)
+                jobs.job_cancel(job=job)
                 self._close(trial, Trial.Status.PRUNED, value)
                 return True
         return False
@@ -303,7 +248,7 @@ class StudyControl:
             spec = spec.model_copy(update={"name": f"{self.job.display_name} · trial {started}"})
             try:
                 with transaction.atomic():
-                    trial_job = job_services.job_create(owner=self.job.owner, spec=spec, admit=False)
+                    trial_job = jobs.job_create(owner=self.job.owner, spec=spec, admit=False)
                     Trial.objects.create(
                         study=self.study,
                         number=started,
@@ -331,7 +276,7 @@ class StudyControl:
         final_spec = spec.model_copy(update={"name": f"{self.job.display_name} · best spec"})
         try:
             with transaction.atomic():
-                final = job_services.job_create(owner=self.job.owner, spec=final_spec, admit=False)
+                final = jobs.job_create(owner=self.job.owner, spec=final_spec, admit=False)
                 Study.objects.filter(pk=self.study.pk, status=Study.Status.RUNNING).update(
                     status=Study.Status.EVALUATING, best_trial=best, final_job=final
                 )
@@ -364,105 +309,5 @@ class StudyControl:
         self._finish_job(Job.Status.FAILED, error=error)
 
 
-def objective_value(metrics: dict[str, Any], objective: str) -> float | None:
-    value = metrics.get("val_accuracy" if objective == "accuracy" else "val_loss")
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-# --- curves ----------------------------------------------------------------------------------
-
-
-def round_points(job: Job) -> list[RoundPoint]:
-    """A job's completed rounds with their clients, as proposers read them."""
-    rounds = list(job.rounds.filter(status=Round.Status.COMPLETED).order_by("number"))
-    clients: dict[int, list[ClientPoint]] = {}
-    updates = ClientUpdate.objects.filter(round__in=rounds, status=ClientUpdate.Status.DONE).order_by(
-        "client_id"
-    )
-    for update in updates:
-        duration = (update.metrics or {}).get("sim_duration_s")
-        clients.setdefault(update.round_id, []).append(
-            ClientPoint(
-                client_id=update.client_id,
-                train_loss=update.train_loss if update.train_loss is not None else math.nan,
-                bytes_up=update.bytes_up,
-                bytes_down=update.bytes_down,
-                cpu_s=update.cpu_s,
-                sim_duration_s=None if duration is None else float(duration),
-            )
-        )
-    points = []
-    for round_ in rounds:
-        line = {
-            "round": round_.number,
-            **{name: getattr(round_, name) for name in CORE_FIGURES},
-            "accuracy": round_.accuracy if round_.accuracy is not None else math.nan,
-            "loss": round_.loss if round_.loss is not None else math.nan,
-            **{k: v for k, v in (round_.metrics or {}).items() if v is not None},
-        }
-        points.append(RoundPoint.from_line(line, clients=clients.get(round_.pk, [])))
-    return points
-
-
-def trial_records(study: Study) -> list[TrialRecord]:
-    records = []
-    for trial in study.trials.select_related("job").order_by("number"):
-        status: Any = "running" if trial.status == Trial.Status.RUNNING else OPTUNA_STATUS[trial.status]
-        records.append(
-            TrialRecord(
-                number=trial.number,
-                spec=JobSpec.model_validate(trial.job.spec),
-                status=status,
-                value=trial.value,
-                rounds=round_points(trial.job),
-                source=trial.source,
-                reason=trial.reason,
-            )
-        )
-    return records
-
-
-# --- suggestions -------------------------------------------------------------------------------
-
-
-def wants_suggestions(job: Job) -> bool:
-    """Plain jobs get suggestions; the jobs of a study (HPO job, trials, best-spec run) do not."""
-    return study_for_job_id(job.pk) is None and not JobSpec.model_validate(job.spec).hpo.enabled
-
-
-def job_suggestions_create(*, job_id: int) -> JobSuggestions | None:
-    """Up to three changed specs for a finished job (diagnostics first, then the language model's),
-    computed once; None for a job that gets none (still running, failed, or part of a study)."""
-    job = Job.objects.filter(pk=job_id, status__in=(Job.Status.SUCCEEDED, Job.Status.CANCELLED)).first()
-    if job is None or not wants_suggestions(job):
-        return None
-    existing = JobSuggestions.objects.filter(job=job).first()
-    if existing is not None:
-        return existing
-    spec = JobSpec.model_validate(job.spec)
-    rounds = round_points(job)
-    proposals = diagnostic_suggestions(spec, rounds, MAX_SUGGESTIONS) if rounds else []
-    warnings: list[str] = []
-    llm: LLMProposer | None = configured_llm_proposer(search_space(spec)) if rounds else None
-    if llm is not None and len(proposals) < MAX_SUGGESTIONS:
-        record = TrialRecord(0, spec, "complete", rounds=rounds)
-        proposals += llm.propose(spec, [record], MAX_SUGGESTIONS - len(proposals))
-        warnings = llm.warnings
-    items = [
-        {"spec": p.spec.model_dump(mode="json"), "reason": p.reason, "source": p.source}
-        for p in proposals[:MAX_SUGGESTIONS]
-    ]
-    suggestions, _ = JobSuggestions.objects.get_or_create(
-        job=job, defaults={"items": items, "warnings": warnings}
-    )
-    return suggestions
-
-
 def study_tick_request(*, study_id: int) -> None:
-    _send_task(STUDY_TICK_TASK, study_id)
-
-
-def job_suggestions_request(*, job_id: int) -> None:
-    _send_task(SUGGESTIONS_TASK, job_id)
+    _common.send_task(STUDY_TICK_TASK, study_id)
