@@ -5,16 +5,23 @@ python -m intent_llm parse --jsonl FILE      one JSON object per line, exit 0
 python -m intent_llm train [--seed 0]        reproduce intent_llm/model/ and print its scores
 python -m intent_llm eval                    per-field accuracy, exact match, refusals
 python -m intent_llm bench                   load time, latency, peak memory
+
+The command line is the configuring owner of its process: it reads INTENT_THREADS (torch
+threads for parse, eval and bench; train has --threads) and the backend settings
+(INTENT_BACKEND, ...) once, strictly, and a value that does not parse stops it, naming the
+variable.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from .loading import ConfigurationError, intent_threads
 from .memory import return_freed_tensors_to_the_os
 
 EXIT_REFUSED = 2
@@ -39,18 +46,19 @@ def _prompt_of(line: str, number: int) -> tuple[str | None, str | None]:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .loading import load_configured_parser
+    from .loading import BackendSettings, load_configured_parser
 
     if args.jsonl is None and args.prompt is None:
         print("give a PROMPT or --jsonl FILE", file=sys.stderr)
         return EXIT_REFUSED
+    settings = BackendSettings.from_environment(os.environ)
     if args.jsonl is not None:
         try:
             source = sys.stdin if args.jsonl == "-" else open(args.jsonl, encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             print(f"cannot read {args.jsonl}: {exc.strerror}", file=sys.stderr)
             return EXIT_REFUSED
-        parser = load_configured_parser()
+        parser = load_configured_parser(settings)
         with source:
             for number, line in enumerate(source, start=1):
                 if not line.strip():
@@ -58,14 +66,14 @@ def cmd_parse(args: argparse.Namespace) -> int:
                 prompt, problem = _prompt_of(line, number)
                 _print({"error": problem} if prompt is None else parser.parse(prompt).to_json())
         return 0
-    parser = load_configured_parser()
+    parser = load_configured_parser(settings)
     answer = parser.parse(args.prompt).to_json()
     _print(answer)
     return EXIT_REFUSED if "error" in answer else 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import MODEL_DIR, TrainConfig, train
+    from .training.train import MODEL_DIR, TrainConfig, train
 
     config = TrainConfig(seed=args.seed, members=args.members, threads=args.threads)
     if args.examples:
@@ -89,8 +97,8 @@ def _print_report(summary: dict[str, Any]) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, load_cases, save_scores, score_all, scores_json
     from .loading import MODEL_DIR, load_parser
+    from .training.evaluate import evaluate, load_cases, save_scores, score_all, scores_json
 
     directory = Path(args.model) if args.model else MODEL_DIR
     parser = load_parser(directory, args.members)
@@ -113,7 +121,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmark
+    from .training.bench import run_benchmark
 
     run_benchmark(args.prompts)
     return 0
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument("--epochs", type=int)
     train.add_argument("--threads", type=int, default=2, help="torch threads (part of what reproduces a run)")
     train.add_argument("--out", help="model directory (default: intent_llm/model)")
-    train.set_defaults(handler=cmd_train)
+    train.set_defaults(handler=cmd_train, sets_threads=True)
 
     evaluate = commands.add_parser(
         "eval",
@@ -175,7 +183,20 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return_freed_tensors_to_the_os()
-    return int(args.handler(args))
+    try:
+        if not getattr(args, "sets_threads", False):
+            _apply_threads(intent_threads(os.environ))
+        return int(args.handler(args))
+    except ConfigurationError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+def _apply_threads(threads: int) -> None:
+    """Torch threads for this process, set once at its start (train sets its own, --threads)."""
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

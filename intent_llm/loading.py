@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-
-import torch
 
 from .backends import GenerativeParser, OpenAICompatibleBackend, TransformersBackend
 from .decode import ParseResult, PathResolver
@@ -17,14 +16,15 @@ from .model import NeuralPredictor
 from .parser import IntentParser
 
 MODEL_DIR = Path(__file__).parent / "model"
+DEFAULT_THREADS = 1  # torch threads for the encoder: fastest on a shared machine
 
 
 def load_parser(directory: Path = MODEL_DIR, members: list[str] | None = None) -> IntentParser:
     """The fine-tuned ensemble (each member's LoRA merged into its weights, and its heads);
-    `members` picks some of them by name, to score them alone."""
+    `members` picks some of them by name, to score them alone. Reads no environment and leaves
+    torch's threads to the process (`python -m intent_llm` sets them from INTENT_THREADS)."""
     if not (directory / "config.json").exists():
         raise FileNotFoundError(f"no trained intent model in {directory}: run `python -m intent_llm train`")
-    torch.set_num_threads(int(os.environ.get("INTENT_THREADS", "1")))
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     return IntentParser(
         build_corrector(config["domain_vocabulary"]), NeuralPredictor.load(directory, members)
@@ -40,6 +40,34 @@ BACKENDS = ("encoder", "transformers", "openai")
 
 class ConfigurationError(RuntimeError):
     pass
+
+
+def parse_int(name: str, value: str, *, minimum: int) -> int:
+    """A whole-number variable's value, `minimum` or more; anything else raises, naming the variable."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: expected a whole number") from None
+    if number < minimum:
+        raise ConfigurationError(f"{name}={value!r}: expected {minimum} or more")
+    return number
+
+
+def parse_float(name: str, value: str) -> float:
+    """A positive number of seconds; anything else raises, naming the variable."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name}={value!r}: expected a number") from None
+    if not number > 0 or number == float("inf"):
+        raise ConfigurationError(f"{name}={value!r}: expected a positive number")
+    return number
+
+
+def intent_threads(environ: Mapping[str, str]) -> int:
+    """INTENT_THREADS: torch threads for the encoder in `python -m intent_llm` (default 1)."""
+    value = environ.get("INTENT_THREADS")
+    return DEFAULT_THREADS if value is None else parse_int("INTENT_THREADS", value, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -70,16 +98,21 @@ class BackendSettings:
         return self.name != "encoder"
 
     @classmethod
-    def from_environment(cls) -> BackendSettings:
-        env = os.environ
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> BackendSettings:
+        """The settings from `environ` (the caller's configuration; the process environment only
+        where a caller passes none). A value that does not parse raises ConfigurationError naming
+        the variable."""
+        env = environ
         settings = cls(
             name=env.get("INTENT_BACKEND", "encoder").strip().lower(),
             lm_path=env.get("INTENT_LM_PATH", ""),
-            max_new_tokens=int(env.get("INTENT_LM_MAX_NEW_TOKENS", "512")),
+            max_new_tokens=parse_int(
+                "INTENT_LM_MAX_NEW_TOKENS", env.get("INTENT_LM_MAX_NEW_TOKENS", "512"), minimum=1
+            ),
             base_url=env.get("INTENT_OPENAI_BASE_URL", ""),
             model=env.get("INTENT_OPENAI_MODEL", ""),
             api_key=env.get("INTENT_OPENAI_API_KEY") or None,
-            timeout=float(env.get("INTENT_OPENAI_TIMEOUT", "60")),
+            timeout=parse_float("INTENT_OPENAI_TIMEOUT", env.get("INTENT_OPENAI_TIMEOUT", "60")),
         )
         if settings.name not in BACKENDS:
             raise ConfigurationError(
@@ -96,9 +129,9 @@ class BackendSettings:
         return settings
 
 
-def load_configured_parser() -> PromptParser:
-    """The parser the environment selects (`BackendSettings`); the fine-tuned encoder by default."""
-    settings = BackendSettings.from_environment()
+def load_configured_parser(settings: BackendSettings) -> PromptParser:
+    """The parser `settings` select (`BackendSettings.from_environment(environ)`, by whoever
+    configures the process); the fine-tuned encoder by default."""
     if settings.name == "transformers":
         return GenerativeParser(TransformersBackend(settings.lm_path, max_new_tokens=settings.max_new_tokens))
     if settings.name == "openai":

@@ -14,6 +14,7 @@ import os
 import threading
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
@@ -27,8 +28,9 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from intent_llm.decode import ParseResult
-from intent_llm.loading import PromptParser, load_configured_parser
+from intent_llm.loading import BackendSettings, PromptParser, load_configured_parser
 from intent_llm.parser import MAX_PROMPT_CHARS, TOO_LONG
+from orchestrator.fl.config import apply_torch_threads
 from orchestrator.limits import SpecRejected, dataset_path_resolve
 from orchestrator.presets import PRESETS
 
@@ -48,7 +50,8 @@ def intent_parser() -> PromptParser:
     global _parser
     with _parser_lock:
         if _parser is None:
-            _parser = load_configured_parser()
+            apply_torch_threads(settings.FLOTILLA_ENGINE)  # the web process's threads: FLOTILLA_TORCH_THREADS
+            _parser = load_configured_parser(BackendSettings.from_environment(os.environ))
         return _parser
 
 

@@ -9,6 +9,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(scope="session")
 def shipped_parser():
     """The committed model in intent_llm/model/, loaded once for the whole session."""
-    from intent_llm.loading import load_parser
+    import torch
 
+    from intent_llm.loading import intent_threads, load_parser
+
+    torch.set_num_threads(intent_threads(os.environ))  # as `python -m intent_llm` runs it
     return load_parser()

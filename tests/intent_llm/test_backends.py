@@ -152,19 +152,56 @@ def test_unreachable_endpoint_is_a_clear_error():
     assert "unreachable" in parser.parse_json("mnist 10 clients")["error"]
 
 
-def test_backend_is_chosen_by_configuration(monkeypatch):
-    from intent_llm.loading import ConfigurationError, load_configured_parser
+def test_backend_is_chosen_by_configuration():
+    from intent_llm.loading import BackendSettings, ConfigurationError, load_configured_parser
 
-    monkeypatch.setenv("INTENT_BACKEND", "openai")
-    monkeypatch.setenv("INTENT_OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
-    monkeypatch.setenv("INTENT_OPENAI_MODEL", "llama3")
-    parser = load_configured_parser()
+    environ = {
+        "INTENT_BACKEND": "openai",
+        "INTENT_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "INTENT_OPENAI_MODEL": "llama3",
+    }
+    parser = load_configured_parser(BackendSettings.from_environment(environ))
     assert isinstance(parser, GenerativeParser) and isinstance(parser.backend, OpenAICompatibleBackend)
     assert parser.backend.model == "llama3"
-    monkeypatch.setenv("INTENT_BACKEND", "transformers")
-    monkeypatch.delenv("INTENT_LM_PATH", raising=False)
     with pytest.raises(ConfigurationError):
-        load_configured_parser()
-    monkeypatch.setenv("INTENT_BACKEND", "gpt-9")
+        BackendSettings.from_environment({"INTENT_BACKEND": "transformers"})
     with pytest.raises(ConfigurationError):
-        load_configured_parser()
+        BackendSettings.from_environment({"INTENT_BACKEND": "gpt-9"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("INTENT_LM_MAX_NEW_TOKENS", "lots"),
+        ("INTENT_LM_MAX_NEW_TOKENS", "0"),
+        ("INTENT_LM_MAX_NEW_TOKENS", "1.5"),
+        ("INTENT_OPENAI_TIMEOUT", "soon"),
+        ("INTENT_OPENAI_TIMEOUT", "-1"),
+        ("INTENT_OPENAI_TIMEOUT", "nan"),
+    ],
+)
+def test_a_setting_that_does_not_parse_names_its_variable(name, value):
+    from intent_llm.loading import BackendSettings, ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=name):
+        BackendSettings.from_environment({name: value})
+
+
+def test_intent_threads_parse_strictly_and_default_to_one():
+    from intent_llm.loading import ConfigurationError, intent_threads
+
+    assert intent_threads({}) == 1
+    assert intent_threads({"INTENT_THREADS": "3"}) == 3
+    for bad in ("two", "0", "-1", ""):
+        with pytest.raises(ConfigurationError, match="INTENT_THREADS"):
+            intent_threads({"INTENT_THREADS": bad})
+
+
+def test_loading_reads_no_environment_and_sets_no_threads():
+    import inspect
+
+    from intent_llm import loading
+
+    source = inspect.getsource(loading)
+    assert "set_num_threads" not in source and "import torch" not in source
+    assert "os.environ" not in source.replace("environ: Mapping[str, str] = os.environ", "")

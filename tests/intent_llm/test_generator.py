@@ -2,15 +2,15 @@
 
 import pytest
 
-from intent_llm import phrasings
-from intent_llm.dataset import to_samples
 from intent_llm.decode import nest_fields
 from intent_llm.featurize import build_corrector
-from intent_llm.generator import Realizer, _numbers_read_back, expected_values, generate
 from intent_llm.normalize import normalize_symbols
 from intent_llm.numbers import scan_numbers
+from intent_llm.training import phrasings
+from intent_llm.training.dataset import to_samples
+from intent_llm.training.generator import Realizer, _numbers_read_back, expected_values, generate
+from intent_llm.training.vocabulary import domain_vocabulary
 from intent_llm.values import span_value
-from intent_llm.vocabulary import domain_vocabulary
 from jobspec import JobSpec
 
 

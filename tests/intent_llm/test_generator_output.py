@@ -15,8 +15,8 @@ import json
 import random
 from typing import Any
 
-from intent_llm.generator import FAMILIES, expected_values, generate, sample_assignment
-from intent_llm.vocabulary import domain_vocabulary
+from intent_llm.training.generator import FAMILIES, expected_values, generate, sample_assignment
+from intent_llm.training.vocabulary import domain_vocabulary
 
 GENERATED = "a25a7b518a66f3c566a4d3099af15fc524a8dec5a210fafe205aee008d0887ca"
 ASSIGNMENTS = "bdf689b98d9e912c367d5c86236a0368e7c7165efb4322d199c53cd8daf72eb7"

@@ -2,7 +2,7 @@
 
 from intent_llm.featurize import build_corrector
 from intent_llm.normalize import damerau_levenshtein, extract_strings, normalize_prompt, normalize_symbols
-from intent_llm.vocabulary import domain_vocabulary
+from intent_llm.training.vocabulary import domain_vocabulary
 
 
 def test_paths_are_kept_exactly_as_written():

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from intent_llm.evaluate import load_cases
 from intent_llm.loading import MODEL_DIR
+from intent_llm.training.evaluate import load_cases
 from jobspec import JobSpec, flatten, spec_field_names
 
 SCORES = MODEL_DIR / "scores.json"

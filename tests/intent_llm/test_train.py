@@ -4,10 +4,10 @@ import json
 
 from safetensors.torch import load_file
 
-from intent_llm.evaluate import WRITTEN_SETS
 from intent_llm.fields import head_labels
 from intent_llm.loading import load_parser
-from intent_llm.train import TrainConfig, train
+from intent_llm.training.evaluate import WRITTEN_SETS
+from intent_llm.training.train import TrainConfig, train
 from jobspec import JobSpec
 
 

@@ -11,16 +11,16 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from . import phrasings as P
-from .decode import (
+from ..decode import (
     DEFAULT_DP_CLIP_NORM,
     DEFAULT_DP_NOISE,
     DEFAULT_HPO_TRIALS,
     VAGUE_ALPHA,
     VAGUE_SHARDS,
 )
+from ..values import DEFAULT_NUM_CLIENTS, clients_from_share
+from . import phrasings as P
 from .generator_numbers import _weighted
-from .values import DEFAULT_NUM_CLIENTS, clients_from_share
 
 # --- what a user asks for ------------------------------------------------------------------
 
@@ -155,6 +155,30 @@ _VALUES: dict[str, list[Any]] = {
     "hpo.trials": [5, 10, 16, 20, 25, 30, 40, 50, 64, 100, 200],
     "client_fraction": [0.01, 0.05, 0.1, 0.1, 0.2, 0.25, 0.3, 0.5, 0.5, 1.0],
 }
+# The other heads' values, drawn with rng.choice (a value listed twice is drawn twice as often).
+# "hpo.enabled" and "dp" are drawn in _choose_search / _choose_privacy: true/false, on/off.
+_CHOICES: dict[str, list[str]] = {
+    "optimizer": ["sgd", "adam", "adamw"],
+    "partition.scheme": ["iid", "dirichlet", "dirichlet", "shards"],
+    "compression.method": ["none", "topk", "topk", "int8", "qsgd", "qsgd"],
+    "compression.error_feedback": ["true", "false"],
+    "selection": ["random", "round_robin", "oort", "power_of_choice", "deadline"],
+    "hpo.objective": ["accuracy", "loss"],
+}
+# The models a user asks for with each data set (jobspec.catalogue's compatible models, "hf:"
+# as the head's "hf"; tests/intent_llm/test_tables_cover_contract.py keeps them equal).
+_MODELS_FOR_DATASET: dict[str, list[str]] = {
+    "digits": ["cnn", "mlp"],
+    "mnist": ["cnn", "mlp"],
+    "fashion_mnist": ["cnn", "mlp"],
+    "cifar10": ["cnn", "resnet18", "resnet18"],
+    "cifar100": ["cnn", "resnet18", "resnet18"],
+    "sst2": ["minilm", "minilm", "hf"],
+    "ag_news": ["minilm", "minilm", "hf"],
+    "csv": ["mlp", "minilm", "hf"],  # the held-out family asks only for "mlp"
+    "other": ["mlp", "cnn", "resnet18", "minilm"],  # a data set Flotilla does not have
+}
+_ANY_MODEL = ["mlp", "cnn", "resnet18", "minilm", "hf"]  # no data set named
 _TIMES = [2, 4, 5, 10, 10, 20, 50, 100]
 _TEXT = ("sst2", "ag_news")
 
@@ -192,7 +216,7 @@ def sample_assignment(rng: random.Random, verbosity: float, eval_family: bool) -
     _choose_partition(rng, want, chosen)
     _choose_compression(rng, want, chosen)
     if want(0.2):
-        chosen["selection"] = rng.choice(["random", "round_robin", "oort", "power_of_choice", "deadline"])
+        chosen["selection"] = rng.choice(_CHOICES["selection"])
     _choose_lora(rng, want, chosen)
     _choose_aggregation_settings(rng, want, chosen)
     _choose_privacy(rng, want, chosen)
@@ -206,17 +230,11 @@ def sample_assignment(rng: random.Random, verbosity: float, eval_family: bool) -
 
 def _model_for(rng: random.Random, dataset: str | None, eval_family: bool) -> str:
     """A model that suits the dataset (any model when none was chosen)."""
-    if dataset in ("digits", "mnist", "fashion_mnist"):
-        return rng.choice(["cnn", "mlp"])
-    if dataset in ("cifar10", "cifar100"):
-        return rng.choice(["cnn", "resnet18", "resnet18"])
-    if dataset in _TEXT:
-        return rng.choice(["minilm", "minilm", "hf"])
-    if dataset == "csv":
-        return "mlp" if eval_family else rng.choice(["mlp", "minilm", "hf"])
-    if dataset == "other":
-        return rng.choice(["mlp", "cnn", "resnet18", "minilm"])
-    return rng.choice(["mlp", "cnn", "resnet18", "minilm", "hf"])
+    if dataset == "csv" and eval_family:
+        return "mlp"
+    if dataset is None:
+        return rng.choice(_ANY_MODEL)
+    return rng.choice(_MODELS_FOR_DATASET[dataset])
 
 
 def _choose_data_and_model(
@@ -260,12 +278,12 @@ def _choose_training(rng: random.Random, want: _Want, chosen: dict[str, Any]) ->
         if want(probability):
             chosen[name] = _pick(rng, name)
     if want(0.3):
-        chosen["optimizer"] = rng.choice(["sgd", "adam", "adamw"])
+        chosen["optimizer"] = rng.choice(_CHOICES["optimizer"])
 
 
 def _choose_partition(rng: random.Random, want: _Want, chosen: dict[str, Any]) -> None:
     if want(0.35):
-        scheme = rng.choice(["iid", "dirichlet", "dirichlet", "shards"])
+        scheme = rng.choice(_CHOICES["partition.scheme"])
         chosen["partition.scheme"] = scheme
         if scheme == "dirichlet" and rng.random() < 0.7:
             chosen["partition.alpha"] = _pick(rng, "partition.alpha")
@@ -275,7 +293,7 @@ def _choose_partition(rng: random.Random, want: _Want, chosen: dict[str, Any]) -
 
 def _choose_compression(rng: random.Random, want: _Want, chosen: dict[str, Any]) -> None:
     if want(0.25):
-        method = rng.choice(["none", "topk", "topk", "int8", "qsgd", "qsgd"])
+        method = rng.choice(_CHOICES["compression.method"])
         chosen["compression.method"] = method
         if method == "topk" and rng.random() < 0.7:
             chosen["compression.ratio"] = (
@@ -284,9 +302,9 @@ def _choose_compression(rng: random.Random, want: _Want, chosen: dict[str, Any])
         if method == "qsgd" and rng.random() < 0.75:
             chosen["compression.bits"] = _pick(rng, "compression.bits")
         if method != "none" and rng.random() < 0.25:
-            chosen["compression.error_feedback"] = rng.choice(["true", "false"])
+            chosen["compression.error_feedback"] = rng.choice(_CHOICES["compression.error_feedback"])
     elif want(0.02):
-        chosen["compression.error_feedback"] = rng.choice(["true", "false"])
+        chosen["compression.error_feedback"] = rng.choice(_CHOICES["compression.error_feedback"])
 
 
 def _choose_lora(rng: random.Random, want: _Want, chosen: dict[str, Any]) -> None:
@@ -335,7 +353,7 @@ def _choose_search(rng: random.Random, want: _Want, chosen: dict[str, Any], eval
             if rng.random() < 0.8:
                 chosen["hpo.trials"] = _pick(rng, "hpo.trials")
             if rng.random() < 0.5:
-                chosen["hpo.objective"] = rng.choice(["accuracy", "loss"])
+                chosen["hpo.objective"] = rng.choice(_CHOICES["hpo.objective"])
             if rng.random() < (0.7 if eval_family else 0.8):
                 chosen["hpo.fixed"] = rng.sample(sorted(P.FIELD_NAMES), rng.choice([1, 1, 2, 2, 3, 3, 4]))
         else:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .featurize import Prepared, label_spans, prepare
-from .fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
+from ..featurize import Prepared, label_spans, prepare
+from ..fields import ENUM_HEADS, FIXABLE_FIELDS, INTENT_LABELS, SPAN_LABELS
+from ..normalize import SpellingCorrector
 from .generator import Example
-from .normalize import SpellingCorrector
 
 
 @dataclass

@@ -20,20 +20,20 @@ from jobspec import flatten
 if TYPE_CHECKING:
     from .generator import Example
 
-HANDWRITTEN = Path(__file__).parent / "data" / "handwritten.jsonl"
+HANDWRITTEN = Path(__file__).parent.parent / "data" / "handwritten.jsonl"
 # Written before the first model was evaluated and never used to tune it: an honest estimate.
-BLIND = Path(__file__).parent / "data" / "handwritten_blind.jsonl"
+BLIND = Path(__file__).parent.parent / "data" / "handwritten_blind.jsonl"
 # Written by another author who never saw the training phrasings nor the parser's answers;
 # only fields of the contract are expected (the parser leaves extension fields at their defaults).
-PEOPLE = Path(__file__).parent / "data" / "people_blind.jsonl"
+PEOPLE = Path(__file__).parent.parent / "data" / "people_blind.jsonl"
 # A second such set by an author who saw only jobspec.md. Its failures were read while the current
 # model's training phrasings were extended, so it is no longer blind (MODEL_CARD.md).
-PEOPLE_2 = Path(__file__).parent / "data" / "people_blind_2.jsonl"
+PEOPLE_2 = Path(__file__).parent.parent / "data" / "people_blind_2.jsonl"
 # A third by such an author; its failures were read to fix the normaliser and decoder and to add
 # harder refusals, so it is no longer blind either.
-PEOPLE_3 = Path(__file__).parent / "data" / "people_blind_3.jsonl"
+PEOPLE_3 = Path(__file__).parent.parent / "data" / "people_blind_3.jsonl"
 # A fourth by an author who saw only jobspec.md, written while the current model trained; never tuned on.
-PEOPLE_4 = Path(__file__).parent / "data" / "people_blind_4.jsonl"
+PEOPLE_4 = Path(__file__).parent.parent / "data" / "people_blind_4.jsonl"
 WRITTEN_SETS = {
     "handwritten": HANDWRITTEN,
     "handwritten_blind": BLIND,

@@ -28,10 +28,12 @@ from pydantic import ValidationError
 
 from jobspec import JobSpec
 
+from ..decode import nest_fields
+from ..featurize import offset_map, prepare
+from ..fields import ENUM_HEADS, UNSET
+from ..numbers import scan_numbers
+from ..values import span_value
 from . import phrasings as P
-from .decode import nest_fields
-from .featurize import offset_map, prepare
-from .fields import ENUM_HEADS, UNSET
 from .generator_assignment import expected_values as expected_values
 from .generator_assignment import sample_assignment as sample_assignment
 from .generator_numbers import FIELD_KIND as FIELD_KIND
@@ -42,9 +44,7 @@ from .generator_numbers import render_real as render_real
 from .generator_numbers import render_share as render_share
 from .generator_numbers import render_small as render_small
 from .negatives import negative_prompt
-from .numbers import scan_numbers
 from .templates import Segment, Slot, compile_template
-from .values import span_value
 
 FAMILIES = ("train", "heldout")
 KEY_VALUE_SHARE = 0.08  # prompts written wholly as key=value pairs ("clients=20 rounds=60 lr=1e-3")

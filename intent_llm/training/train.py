@@ -21,13 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dataset import Sample, to_samples
-from .evaluate import save_scores, score_all
-from .featurize import build_corrector
-from .fields import ENUM_HEADS, head_labels
-from .generator import generate
-from .memory import return_freed_tensors_to_the_os
-from .model import (
+from ..featurize import build_corrector
+from ..fields import ENUM_HEADS, head_labels
+from ..memory import return_freed_tensors_to_the_os
+from ..model import (
     HEADS,
     Encoded,
     IntentNet,
@@ -38,10 +35,13 @@ from .model import (
     lora_config,
     save_member,
 )
-from .normalize import SpellingCorrector
+from ..normalize import SpellingCorrector
+from .dataset import Sample, to_samples
+from .evaluate import save_scores, score_all
+from .generator import generate
 from .vocabulary import domain_vocabulary
 
-MODEL_DIR = Path(__file__).parent / "model"
+MODEL_DIR = Path(__file__).parent.parent / "model"
 
 
 @dataclass
@@ -205,8 +205,9 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
         json.dumps(config_json, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
 
-    from .loading import load_parser
+    from ..loading import DEFAULT_THREADS, load_parser
 
+    torch.set_num_threads(DEFAULT_THREADS)  # score as `python -m intent_llm eval` does by default
     parser = load_parser(directory)
     reports = score_all(parser.parse_json, config.seed, config.heldout_examples)
     save_scores(reports, directory / "scores.json")

@@ -32,9 +32,9 @@ def run_benchmark(count: int) -> dict[str, float]:
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
+    from ..loading import load_parser
     from .evaluate import load_cases, to_cases
     from .generator import generate
-    from .loading import load_parser
 
     imports = time.perf_counter() - started
     started = time.perf_counter()
