@@ -8,6 +8,7 @@ model, so a field or value added to it reaches every part that lists fields.
 from __future__ import annotations
 
 import typing
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -48,16 +49,28 @@ def form_groups(spec_model: type[BaseModel] = JobSpec) -> dict[str, tuple[str, .
 
 
 @cache
-def searched_fields(spec_model: type[BaseModel] = JobSpec) -> tuple[str, ...]:
-    """Dotted fields an HPO search may change, in spec order (a block name covers its fields)."""
+def _fields_where(spec_model: type[BaseModel], wanted: Callable[[Meta], bool]) -> tuple[str, ...]:
+    """Dotted settable fields whose metadata `wanted` accepts, in spec order (a block name
+    covers its fields)."""
     names: list[str] = []
     for name in settable_top_fields(spec_model):
-        if _meta(spec_model, name).searched:
+        if wanted(_meta(spec_model, name)):
             names.append(name)
         block = block_model(spec_model, name)
         if block is not None:
-            names.extend(f"{name}.{sub}" for sub in block.model_fields if _meta(block, sub).searched)
+            names.extend(f"{name}.{sub}" for sub in block.model_fields if wanted(_meta(block, sub)))
     return tuple(names)
+
+
+def searched_fields(spec_model: type[BaseModel] = JobSpec) -> tuple[str, ...]:
+    """Dotted fields an HPO search may change, in spec order."""
+    return _fields_where(spec_model, lambda meta: meta.searched)
+
+
+def pinnable_fields(spec_model: type[BaseModel] = JobSpec) -> tuple[str, ...]:
+    """Dotted fields a prompt may list in `hpo.fixed`: every searched field, and those marked
+    pinnable that users name as held fixed though the search never changes them."""
+    return _fields_where(spec_model, lambda meta: meta.searched or meta.pinnable)
 
 
 def field_annotation(dotted: str, spec_model: type[BaseModel] = JobSpec) -> Any:

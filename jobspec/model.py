@@ -76,9 +76,13 @@ class Meta:
 
     group: str = ""  # the form section of a top-level field, one of FORM_GROUPS
     searched: bool = False  # HPO may change it, so `hpo.fixed` can pin it
+    # A prompt may name it as held fixed ("keep the dataset fixed") though HPO never changes it:
+    # pinning it is a no-op the parser still reads. Searched fields are pinnable anyway.
+    pinnable: bool = False
 
 
 SEARCHED = Meta(searched=True)
+PINNABLE = Meta(pinnable=True)
 
 
 def rule_error(field: str, message: str) -> PydanticCustomError:
@@ -91,12 +95,12 @@ class _Part(BaseModel):
 
 
 class Partition(_Part):
-    scheme: Literal["iid", "dirichlet", "shards"] = Field(
+    scheme: Annotated[Literal["iid", "dirichlet", "shards"], PINNABLE] = Field(
         default="iid",
         description="How the data is split over clients: iid, dirichlet (label skew) or shards "
         "(each client holds a few label-sorted shards).",
     )
-    alpha: float | None = Field(
+    alpha: Annotated[float | None, PINNABLE] = Field(
         default=None,
         gt=0,
         description="Dirichlet concentration: smaller is more skewed (0.1 strong, 10 mild).",
@@ -316,20 +320,20 @@ class JobSpec(BaseModel):
     name: Annotated[str | None, Meta(group="Job")] = Field(
         default=None, max_length=200, description="A label for the job; shown in lists."
     )
-    dataset: Annotated[Dataset, Meta(group="Data")] = Field(
+    dataset: Annotated[Dataset, Meta(group="Data", pinnable=True)] = Field(
         default="digits", description="The learning task's data; csv reads dataset_path."
     )
     dataset_path: Annotated[str | None, Meta(group="Data")] = Field(
         default=None, description="csv: the CSV file (a header row and a 'label' column), in your data space."
     )
-    model: Annotated[str | None, Meta(group="Model")] = Field(
+    model: Annotated[str | None, Meta(group="Model", pinnable=True)] = Field(
         default=None,
         description="mlp, cnn, resnet18, minilm or hf:<id-or-local-path>; null = the dataset's default.",
     )
     algorithm: Annotated[Algorithm, Meta(group="Algorithm", searched=True)] = Field(
         default="fedavg", description="The server's aggregation strategy."
     )
-    num_clients: Annotated[int, Meta(group="Clients")] = Field(
+    num_clients: Annotated[int, Meta(group="Clients", pinnable=True)] = Field(
         default=10, ge=1, description="Clients that hold a data partition."
     )
     clients_per_round: Annotated[int | None, Meta(group="Clients", searched=True)] = Field(
@@ -354,7 +358,7 @@ class JobSpec(BaseModel):
     )
     partition: Annotated[Partition, Meta(group="Data")] = Field(default_factory=Partition)
     compression: Annotated[Compression, Meta(group="Compression")] = Field(default_factory=Compression)
-    selection: Annotated[Selection, Meta(group="Scheduling")] = Field(
+    selection: Annotated[Selection, Meta(group="Scheduling", pinnable=True)] = Field(
         default="random", description="How the server picks each round's clients."
     )
     lora: Annotated[Lora, Meta(group="LoRA")] = Field(default_factory=Lora)
@@ -372,7 +376,7 @@ class JobSpec(BaseModel):
     )
     robust: Annotated[Robust, Meta(group="Robustness and attacks")] = Field(default_factory=Robust)
     dp: Annotated[DP, Meta(group="Privacy")] = Field(default_factory=DP)
-    seed: Annotated[int, Meta(group="Job")] = Field(
+    seed: Annotated[int, Meta(group="Job", pinnable=True)] = Field(
         default=0, description="Makes partitioning, sampling and initialisation reproducible."
     )
     hpo: Annotated[HPO, Meta(group="Hyper-parameter search")] = Field(default_factory=HPO)

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from intent_llm.fields import AWAITING_RETRAIN, ENUM_HEADS, NUMBER_FIELDS, UNSET
+from intent_llm.fields import AWAITING_RETRAIN, ENUM_HEADS, FIXABLE_FIELDS, NUMBER_FIELDS, UNSET
 from intent_llm.training import phrasings
 from intent_llm.training.generator_assignment import (
     _ANY_MODEL,
@@ -119,4 +119,25 @@ def test_the_models_paired_with_a_dataset_are_the_catalogues(dataset):
     )
     assert set(_MODELS_FOR_DATASET) - set(DATASETS) <= {"other"}, (
         f"_MODELS_FOR_DATASET in {ASSIGNMENT} names data sets the catalogue does not have"
+    )
+
+
+def test_the_field_names_table_names_every_pinnable_field():
+    """A prompt pins a field by naming it (FIXED_PHRASES + FIELD_NAMES): every field the spec lets
+    `hpo.fixed` pin has surfaces, unless it awaits a retrain; and nothing else is named."""
+    awaiting = set(AWAITING_RETRAIN.get("fixed", ()))
+    unnamed = [
+        field for field in FIXABLE_FIELDS if field not in awaiting and not phrasings.FIELD_NAMES.get(field)
+    ]
+    assert not unnamed, (
+        f"FIELD_NAMES in {PHRASINGS} does not name {unnamed}, which `hpo.fixed` can pin "
+        "(jobspec.fields.pinnable_fields): add how users name them, or list them in "
+        "AWAITING_RETRAIN['fixed'] in intent_llm/fields.py"
+    )
+    extra = sorted(set(phrasings.FIELD_NAMES) - set(FIXABLE_FIELDS))
+    assert not extra, f"FIELD_NAMES in {PHRASINGS} names {extra}, which the spec does not let a prompt pin"
+    named_though_awaiting = sorted(awaiting & set(phrasings.FIELD_NAMES))
+    assert not named_though_awaiting, (
+        f"FIELD_NAMES names {named_though_awaiting}: a retrain would teach them; retrain and "
+        "remove them from AWAITING_RETRAIN['fixed']"
     )
