@@ -38,9 +38,10 @@ def subprocess_env() -> dict[str, str]:
     }
 
 
-def start_worker(name: str, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(name: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A real `celery worker` on the jobs, clients and hpo queues, answering pings when this
-    returns. It runs in a session of its own, so `kill` takes its pool children with it."""
+    returns. It runs in a session of its own, so `kill` takes its pool children with it.
+    `env` adds to (or overrides) `subprocess_env()`, e.g. shorter leases for fault tests."""
     from webui.celery import app
 
     command = [
@@ -50,7 +51,12 @@ def start_worker(name: str, log: Path) -> subprocess.Popen[bytes]:
     ]
     with log.open("ab") as stream:
         process = subprocess.Popen(
-            command, cwd=REPO, env=subprocess_env(), stdout=stream, stderr=stream, start_new_session=True
+            command,
+            cwd=REPO,
+            env={**subprocess_env(), **(env or {})},
+            stdout=stream,
+            stderr=stream,
+            start_new_session=True,
         )
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     while not app.control.ping(destination=[name], timeout=1.0):
@@ -78,3 +84,79 @@ def kill(process: subprocess.Popen[bytes]) -> None:
     """What a crashed host looks like: the worker and its pool children die at once."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError(f"nothing listens on port {port}:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.1)
+
+
+def start_server(port: int, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """The ASGI app under uvicorn on `port`, in a session of its own (`kill` ends it at once)."""
+    command = [
+        str(VENV_BIN / "uvicorn"),
+        "webui.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("ab") as stream:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env={**subprocess_env(), **(env or {})},
+            stdout=stream,
+            stderr=stream,
+            start_new_session=True,
+        )
+    wait_for_port(port, process, log)
+    return process
+
+
+def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
+    """A private, forgetful redis-server (no RDB, no AOF) on `port`: a restart loses every queue."""
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--daemonize", "no"]
+    with log.open("ab") as stream:
+        process = subprocess.Popen(command, stdout=stream, stderr=stream, start_new_session=True)
+    wait_for_port(port, process, log, timeout=20)
+    return process
+
+
+def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+def process_group_members(pgid: int) -> list[int]:
+    """The live processes in process group `pgid` (Linux /proc)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
