@@ -152,5 +152,16 @@ def round_scratch_delete(job_key: str, completed_round: int) -> None:
             (directory / f"round-{superseded:04d}.safetensors").unlink(missing_ok=True)
 
 
+def job_scratch_delete(job_key: str) -> None:
+    """After a job ended, in whatever state: drop every round's scratch directory and the client
+    states a later one supersedes. Idempotent."""
+    shutil.rmtree(job_dir(job_key) / "rounds", ignore_errors=True)
+    round_scratch_delete(job_key, 10**6)
+
+
+def job_scratch_exists(job_key: str) -> bool:
+    return (job_dir(job_key) / "rounds").is_dir()
+
+
 def job_artifacts_delete(job_key: str) -> None:
     shutil.rmtree(job_dir(job_key), ignore_errors=True)

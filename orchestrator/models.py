@@ -103,6 +103,9 @@ class Round(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    resent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker's sweep last re-sent this round's waiting tasks."
+    )
 
     class Meta:
         ordering = ["job", "number"]
@@ -132,6 +135,13 @@ class ClientUpdate(models.Model):
     metrics = models.JSONField(default=dict)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True, help_text="The Celery worker that claimed it.")
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker claimed it.")
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While running: the claim holds until then unless its worker's heartbeat extends it; "
+        "any live worker may reclaim an expired one (services.recovery.work_reclaim).",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -143,6 +153,24 @@ class ClientUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.round} client {self.client_id}"
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker's last sign of life, written by its periodic sweep (`webui.celery.ReclaimStep`).
+
+    "No live worker" on a job page or /healthz means no row of a worker consuming the needed
+    queue is recent; a worker that lost its broker stops beating (its sweep stops with it).
+    """
+
+    hostname = models.CharField(max_length=200, unique=True)
+    queues = models.JSONField(default=list, help_text="The queues it consumes.")
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return f"worker {self.hostname} seen {self.seen_at:%H:%M:%S}"
 
 
 class MetricPoint(models.Model):

@@ -39,10 +39,12 @@ def local_train(
     config: dict[str, Any],
     generator: torch.Generator,
     grad_correction: Callable[[nn.Module], None] | None = None,
+    on_batch: Callable[[], None] | None = None,
 ) -> tuple[float, int]:
     """Train in place for `epochs` passes; returns (mean training loss, optimizer steps).
 
-    A positive `proximal_mu` adds FedProx's term mu/2 * ||w - w_global||^2.
+    A positive `proximal_mu` adds FedProx's term mu/2 * ||w - w_global||^2. `on_batch` is
+    called after every optimizer step (a runner's heartbeat); what it raises stops training.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config["optimizer"], params, config["learning_rate"])
@@ -71,6 +73,8 @@ def local_train(
             total_loss += float(loss.detach()) * len(index)
             seen += len(index)
             steps += 1
+            if on_batch is not None:
+                on_batch()
     return total_loss / max(seen, 1), steps
 
 

@@ -19,6 +19,7 @@ Payloads are bytes in the wire format (`wire.py`): byte counts are their lengths
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Literal
@@ -300,12 +301,18 @@ def decode_uplink(payload: bytes) -> FitRes:
 
 
 def client_fit(
-    spec: JobSpec, payload: bytes, *, client_state: Weights | None = None
+    spec: JobSpec,
+    payload: bytes,
+    *,
+    client_state: Weights | None = None,
+    on_batch: Callable[[], None] | None = None,
 ) -> tuple[bytes, Weights, ClientReport]:
     """Train one simulated client on its partition: downlink bytes in, uplink bytes out.
 
     Returns the uplink payload, the client's new private state (error-feedback
     residual, control variates: kept by the client, never sent) and its report.
+    `on_batch` is called between training batches (the Celery path's lease heartbeat
+    and cancel check); an exception it raises stops the client and propagates.
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     runtime = runtime_for(spec)
@@ -328,6 +335,7 @@ def client_fit(
         config=config,
         generator=generator,
         grad_correction=strategy.client_grad_correction(extras=extras, client_state=state),
+        on_batch=on_batch,
     )
     local_weights = get_weights(model)
     update = {

@@ -87,15 +87,27 @@ def job_create(*, owner: User, spec: JobSpec | dict[str, Any], prompt: str = "",
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Stop a job after its current round (a queued job stops at once)."""
+    """Stop a job now: a queued one at once; a running one becomes `cancelling`, and its
+    training clients see that between two batches (`rounds.LeaseHeartbeat`) and stop without
+    a result. The round is cancelled, and the job `cancelled`, as soon as no client of it still
+    trains: here when none does, else by the last client to stop (or a worker's sweep,
+    `recovery.work_reclaim`, for a client whose worker died). A round being aggregated completes
+    first (seconds), then the job is cancelled."""
     with transaction.atomic():
         if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
             status=Job.Status.CANCELLED, finished_at=timezone.now()
         ):
             Round.objects.filter(job=job, status=Round.Status.PENDING).update(status=Round.Status.CANCELLED)
             publish_status_changed(job.pk, Job.Status.CANCELLED, finished=True)
+            transaction.on_commit(lambda: job_scratch_cleanup(job_id=job.pk))
         elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(status=Job.Status.CANCELLING):
             publish_status_changed(job.pk, Job.Status.CANCELLING, finished=False)
+            from .rounds import round_cancel_if_idle  # rounds imports this module
+
+            for round_id in Round.objects.filter(
+                job=job, status__in=(Round.Status.PENDING, Round.Status.TRAINING)
+            ).values_list("pk", flat=True):
+                round_cancel_if_idle(round_id=round_id)
     job.refresh_from_db()
     return job
 
@@ -130,4 +142,14 @@ def job_finish(
     changed = Job.objects.filter(pk=job_id, status__in=Job.ACTIVE_STATUSES).update(**fields)
     if changed:
         publish_status_changed(job_id, status, finished=True)
+        transaction.on_commit(lambda: job_scratch_cleanup(job_id=job_id))
     return bool(changed)
+
+
+def job_scratch_cleanup(*, job_id: int) -> None:
+    """Drop a finished job's round scratch (uplinks, configured states) and superseded client
+    states; its weights and server states stay. Idempotent: the worker sweep repeats it for
+    recently finished jobs, in case a process died between a commit and this."""
+    job = Job.objects.filter(pk=job_id).only("pk", "created_at").first()
+    if job is not None:
+        artifacts.job_scratch_delete(job.storage_key)

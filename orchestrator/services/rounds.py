@@ -8,7 +8,10 @@
                                global weights and metrics, then the next round_start.
 
 Every step claims its row with a conditional UPDATE, so a duplicate delivery does
-nothing, and no step waits for another. The FL logic is the engine's
+nothing, and no step waits for another. A claimed client update holds a lease
+(`lease_expires_at`, `attempts`): its training renews it between batches and stops
+when the job is cancelled or the lease went to another claim; `recovery.work_reclaim`
+takes back expired leases, whichever worker held them. The FL logic is the engine's
 (`orchestrator.fl.engine`), the same functions `python -m orchestrator run` uses.
 """
 
@@ -16,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -37,13 +42,70 @@ from .jobs import job_finish, job_mark_running
 
 logger = logging.getLogger(__name__)
 
+# How often a training client renews its lease and looks for a cancel, at most (seconds);
+# at least three renewals fit in one lease.
+HEARTBEAT_MAX_INTERVAL_S = 1.0
+CANCELLED_ERROR = "cancelled"
+
+
+class TrainingStopped(Exception):
+    """Raised between batches: the job was cancelled or has ended; the client stops unrecorded."""
+
+
+class LeaseLost(Exception):
+    """Raised between batches: this claim's lease expired and the update was claimed again."""
+
+
+def lease_deadline() -> Any:
+    return timezone.now() + timedelta(seconds=settings.FLOTILLA_LEASE_SECONDS)
+
+
+class LeaseHeartbeat:
+    """The engine's `on_batch` for one claim: renews the lease at most every
+    `HEARTBEAT_MAX_INTERVAL_S` (and at least three times a lease), and stops training with
+    `TrainingStopped` once the job is no longer running, or `LeaseLost` once another claim
+    took the update. A database hiccup is logged and training goes on (the lease may lapse)."""
+
+    def __init__(self, *, update_id: int, worker: str, attempt: int) -> None:
+        self.update_id, self.worker, self.attempt = update_id, worker, attempt
+        self.interval = min(settings.FLOTILLA_LEASE_SECONDS / 3, HEARTBEAT_MAX_INTERVAL_S)
+        self.next_at = 0.0  # the first batch renews at once: loading before it may have been slow
+        self.beats = 0
+
+    def _mine(self) -> Any:
+        return ClientUpdate.objects.filter(
+            pk=self.update_id, status=ClientUpdate.Status.RUNNING, worker=self.worker, attempts=self.attempt
+        )
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            return
+        self.next_at = now + self.interval
+        try:
+            renewed = (
+                self._mine()
+                .filter(round__job__status=Job.Status.RUNNING)
+                .update(lease_expires_at=lease_deadline())
+            )
+            if renewed:
+                self.beats += 1
+                return
+            job_status = self._mine().values_list("round__job__status", flat=True).first()
+        except DatabaseError:
+            logger.warning("client update %s: could not renew its lease", self.update_id, exc_info=True)
+            return
+        if job_status is None:
+            raise LeaseLost(f"client update {self.update_id} was claimed again")
+        raise TrainingStopped(f"the job is {job_status}")
+
 
 def _send_client_tasks(update_ids: list[int]) -> None:
     for update_id in update_ids:
         _common.send_task(CLIENT_TRAIN_TASK, update_id)
 
 
-def _round_fail(round_id: int, job_id: int, *, from_status: str, error: str) -> None:
+def round_fail(round_id: int, job_id: int, *, from_status: str, error: str) -> None:
     """Fail the round and its job, unless another delivery already moved the round on."""
     with transaction.atomic():
         if Round.objects.filter(pk=round_id, status=from_status).update(status=Round.Status.FAILED):
@@ -79,7 +141,7 @@ def round_start(*, job_id: int, round_number: int) -> None:
         artifacts.configured_state_save(key, round_number, state)
     except Exception as exc:
         logger.exception("job %s round %s could not start", job_id, round_number)
-        _round_fail(round_.pk, job_id, from_status=Round.Status.PENDING, error=describe_error(exc))
+        round_fail(round_.pk, job_id, from_status=Round.Status.PENDING, error=describe_error(exc))
         return
 
     with transaction.atomic():
@@ -102,14 +164,34 @@ def round_start(*, job_id: int, round_number: int) -> None:
 
 def client_train(*, update_id: int, worker: str = "") -> None:
     """Train one selected client through the engine and count it in; the last one hands over."""
-    claimed = ClientUpdate.objects.filter(
-        pk=update_id, status=ClientUpdate.Status.QUEUED, round__status=Round.Status.TRAINING
-    ).update(status=ClientUpdate.Status.RUNNING, worker=worker, started_at=timezone.now())
+    claimable = ClientUpdate.objects.filter(
+        pk=update_id,
+        status=ClientUpdate.Status.QUEUED,
+        round__status=Round.Status.TRAINING,
+        round__job__status=Job.Status.RUNNING,
+    )
+    spec_json = claimable.values_list("round__job__spec", flat=True).first()
+    if spec_json is None:
+        return  # claimed already, or its round or job moved on
+    try:
+        # A process's first client of a job builds the job's runtime (data set, partitions, model),
+        # which may take longer than a lease and has no batches to renew it: do it before claiming.
+        engine.runtime_for(JobSpec.model_validate(spec_json))
+    except Exception:
+        logger.debug("client update %s: warming up failed; training reports why", update_id, exc_info=True)
+    claimed = claimable.update(
+        status=ClientUpdate.Status.RUNNING,
+        worker=worker,
+        started_at=timezone.now(),
+        attempts=F("attempts") + 1,
+        lease_expires_at=lease_deadline(),
+    )
     if not claimed:
         return
     update = ClientUpdate.objects.select_related("round__job").get(pk=update_id)
     round_, job = update.round, update.round.job
     spec = JobSpec.model_validate(job.spec)
+    heartbeat = LeaseHeartbeat(update_id=update_id, worker=worker, attempt=update.attempts)
     outcome: dict[str, Any]
     try:
         key = job.storage_key
@@ -117,7 +199,9 @@ def client_train(*, update_id: int, worker: str = "") -> None:
         state = artifacts.configured_state_load(key, round_.number)
         payload = engine.downlink_message(spec, weights, state, FitIns(update.client_id, update.config))
         client_state = artifacts.client_state_load(key, update.client_id, round_.number)
-        uplink, new_client_state, report = engine.client_fit(spec, payload, client_state=client_state)
+        uplink, new_client_state, report = engine.client_fit(
+            spec, payload, client_state=client_state, on_batch=heartbeat
+        )
         artifacts.uplink_save(key, round_.number, update.client_id, uplink)
         artifacts.client_state_save(key, update.client_id, round_.number, new_client_state)
         outcome = {
@@ -130,22 +214,81 @@ def client_train(*, update_id: int, worker: str = "") -> None:
             "wall_s": report.wall_s,
             "metrics": json_safe(report.metrics),
         }
+    except LeaseLost:
+        logger.warning(
+            "job %s round %s client %s: lease lost, another claim trains it",
+            job.pk,
+            round_.number,
+            update.client_id,
+        )
+        return
+    except TrainingStopped as stopped:
+        logger.info("job %s round %s client %s stopped: %s", job.pk, round_.number, update.client_id, stopped)
+        client_update_stop(update_id=update_id, round_id=round_.pk, worker=worker, attempt=update.attempts)
+        return
     except Exception as exc:
         logger.exception("job %s round %s client %s failed", job.pk, round_.number, update.client_id)
         outcome = {"status": ClientUpdate.Status.FAILED, "error": describe_error(exc)}
 
+    client_update_record(
+        update_id=update_id,
+        round_id=round_.pk,
+        claim={"worker": worker, "attempts": update.attempts},
+        outcome=outcome,
+    )
+
+
+def client_update_record(
+    *, update_id: int, round_id: int, claim: dict[str, Any], outcome: dict[str, Any]
+) -> bool:
+    """Record a running update's outcome (if `claim` still holds it) and count it in; the last one
+    hands over to `round_finish`. False if the claim had moved on (a duplicate or a reclaim)."""
     with transaction.atomic():
-        recorded = ClientUpdate.objects.filter(pk=update_id, status=ClientUpdate.Status.RUNNING).update(
-            finished_at=timezone.now(), **outcome
-        )
+        recorded = ClientUpdate.objects.filter(
+            pk=update_id, status=ClientUpdate.Status.RUNNING, **claim
+        ).update(finished_at=timezone.now(), lease_expires_at=None, **outcome)
         if not recorded:
-            return
-        Round.objects.filter(pk=round_.pk).update(finished_clients=F("finished_clients") + 1)
+            return False
+        Round.objects.filter(pk=round_id).update(finished_clients=F("finished_clients") + 1)
         last = Round.objects.filter(
-            pk=round_.pk, status=Round.Status.TRAINING, finished_clients=F("expected_clients")
+            pk=round_id, status=Round.Status.TRAINING, finished_clients=F("expected_clients")
         ).update(status=Round.Status.AGGREGATING)
         if last:
-            transaction.on_commit(lambda: _common.send_task(ROUND_FINISH_TASK, round_.pk))
+            transaction.on_commit(lambda: _common.send_task(ROUND_FINISH_TASK, round_id))
+    return True
+
+
+def client_update_stop(*, update_id: int, round_id: int, worker: str, attempt: int) -> None:
+    """A client stopped because its job is no longer running: no result is kept, and the round
+    is cancelled once no other client of it still trains."""
+    ClientUpdate.objects.filter(
+        pk=update_id, status=ClientUpdate.Status.RUNNING, worker=worker, attempts=attempt
+    ).update(
+        status=ClientUpdate.Status.FAILED,
+        error=CANCELLED_ERROR,
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    round_cancel_if_idle(round_id=round_id)
+
+
+def round_cancel_if_idle(*, round_id: int) -> bool:
+    """Cancel a pending or training round of a cancelling job once none of its clients runs, and
+    the job with it (its scratch files go with the job's end). True if this call cancelled it."""
+    with transaction.atomic():
+        round_ = Round.objects.select_for_update().filter(pk=round_id).first()
+        if round_ is None or round_.status not in (Round.Status.PENDING, Round.Status.TRAINING):
+            return False
+        if not Job.objects.filter(pk=round_.job_id, status=Job.Status.CANCELLING).exists():
+            return False
+        if round_.client_updates.filter(status=ClientUpdate.Status.RUNNING).exists():
+            return False
+        round_.client_updates.filter(status=ClientUpdate.Status.QUEUED).update(
+            status=ClientUpdate.Status.FAILED, error=CANCELLED_ERROR, lease_expires_at=None
+        )
+        Round.objects.filter(pk=round_id).update(status=Round.Status.CANCELLED, completed_at=timezone.now())
+        job_finish(job_id=round_.job_id, status=Job.Status.CANCELLED)
+    return True
 
 
 def _client_report(update: ClientUpdate) -> ClientReport:
@@ -177,11 +320,13 @@ def round_finish(*, round_id: int) -> None:
     if _too_many_failures(len(failed), len(updates)):
         first = failed[0]
         tolerance = round(100 * settings.FLOTILLA_MAX_CLIENT_FAILURE_FRACTION)
+        # A lost client's error reads "failed 3 times: worker lost while training".
+        joiner = " " if first.error.startswith("failed ") else ": "
         error = (
             f"round {number}: {len(failed)} of {len(updates)} clients failed (at most {tolerance}% may fail). "
-            f"Client {first.client_id}: {first.error}"
+            f"Client {first.client_id}{joiner}{first.error}"
         )
-        _round_fail(round_.pk, job.pk, from_status=Round.Status.AGGREGATING, error=error)
+        round_fail(round_.pk, job.pk, from_status=Round.Status.AGGREGATING, error=error)
         return
 
     spec = JobSpec.model_validate(job.spec)
@@ -210,7 +355,7 @@ def round_finish(*, round_id: int) -> None:
         artifacts.server_state_save(key, number, new_state)
     except Exception as exc:
         logger.exception("job %s round %s could not be aggregated", job.pk, number)
-        _round_fail(round_.pk, job.pk, from_status=Round.Status.AGGREGATING, error=describe_error(exc))
+        round_fail(round_.pk, job.pk, from_status=Round.Status.AGGREGATING, error=describe_error(exc))
         return
     _round_record(round_, summary)
 

@@ -106,9 +106,25 @@ def test_cancelling_a_queued_job_stops_it_before_any_round(broker, user: User) -
     assert Round.objects.get(job=job).status == Round.Status.CANCELLED
 
 
-def test_cancelling_a_running_job_stops_it_after_the_current_round(broker, user: User) -> None:
+def test_cancelling_a_running_job_stops_it_now(broker, user: User) -> None:
     job = jobs.job_create(owner=user, spec=SMALL)
     broker.deliver(only=queues.ROUND_START_TASK)
+    # No client trains yet: the round and the job are cancelled at once.
+    assert jobs.job_cancel(job=job).status == Job.Status.CANCELLED
+    broker.deliver()  # the clients' queued messages find nothing to claim
+    job.refresh_from_db()
+    assert job.current_round == 0
+    assert list(Round.objects.filter(job=job).values_list("number", "status")) == [(1, "cancelled")]
+    assert set(ClientUpdate.objects.filter(round__job=job).values_list("status", "error")) == {
+        ("failed", "cancelled")
+    }
+    assert not artifacts.job_scratch_exists(job.storage_key)
+
+
+def test_cancelling_while_aggregating_records_the_round_then_stops(broker, user: User) -> None:
+    job = jobs.job_create(owner=user, spec=SMALL)
+    broker.deliver(only=queues.ROUND_START_TASK)
+    broker.deliver(only=queues.CLIENT_TRAIN_TASK)
     assert jobs.job_cancel(job=job).status == Job.Status.CANCELLING
     broker.deliver()
     job.refresh_from_db()
@@ -120,11 +136,11 @@ def test_cancelling_a_running_job_stops_it_after_the_current_round(broker, user:
 def failing_for(client_ids: set[int], error: Exception):
     original = engine.client_fit
 
-    def client_fit(spec: JobSpec, payload: bytes, *, client_state=None):
+    def client_fit(spec: JobSpec, payload: bytes, **kwargs):
         _, meta = decode_message(payload)
         if meta["client_id"] in client_ids:
             raise error
-        return original(spec, payload, client_state=client_state)
+        return original(spec, payload, **kwargs)
 
     return client_fit
 
