@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from .catalogue import CATALOGUE
@@ -90,8 +90,35 @@ def rule_error(field: str, message: str) -> PydanticCustomError:
     return PydanticCustomError("spec_rule", "{message}", {"field": field, "message": message})
 
 
-class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# numpy's seeds (partitioning, sampling) take 0 ... 2**32 - 1.
+MAX_SEED = 2**32 - 1
+
+
+def _nul_free(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, list | tuple):
+        return all(_nul_free(item) for item in value)
+    return True
+
+
+class _Strict(BaseModel):
+    """What every part of the spec refuses, derived for all its fields rather than listed:
+    unknown keys, a non-finite float (NaN, infinity: JSON has none, PostgreSQL's jsonb
+    refuses them) and a NUL character in any string (PostgreSQL text refuses it)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if not _nul_free(value):
+            raise PydanticCustomError("nul_character", "must not contain a NUL character (\\x00)")
+        return value
+
+
+class _Part(_Strict):
+    pass
 
 
 class Partition(_Part):
@@ -311,10 +338,10 @@ class Architecture(_Part):
         return self
 
 
-class JobSpec(BaseModel):
+class JobSpec(_Strict):
     """A federated job. See docs/jobspec.md for the generated field reference."""
 
-    model_config = ConfigDict(extra="forbid", title="JobSpec")
+    model_config = ConfigDict(title="JobSpec")
 
     spec_version: Literal[1] = SPEC_VERSION
     name: Annotated[str | None, Meta(group="Job")] = Field(
@@ -377,7 +404,10 @@ class JobSpec(BaseModel):
     robust: Annotated[Robust, Meta(group="Robustness and attacks")] = Field(default_factory=Robust)
     dp: Annotated[DP, Meta(group="Privacy")] = Field(default_factory=DP)
     seed: Annotated[int, Meta(group="Job", pinnable=True)] = Field(
-        default=0, description="Makes partitioning, sampling and initialisation reproducible."
+        default=0,
+        ge=0,
+        le=MAX_SEED,
+        description="Makes partitioning, sampling and initialisation reproducible (0 ... 2**32 - 1).",
     )
     hpo: Annotated[HPO, Meta(group="Hyper-parameter search")] = Field(default_factory=HPO)
     # Extensions beyond the contract's brief, each with a documented default.

@@ -2,7 +2,9 @@
 
 Session and token auth (`Authorization: Token <key>`); every object is the
 caller's own. A rejected spec answers 400 with field-named errors:
-`{"errors": [{"field": "partition.alpha", "message": "..."}]}`.
+`{"errors": [{"field": "partition.alpha", "message": "..."}]}`. A body the parser refuses
+(webui.parsers: too large 413, too deep or not JSON 400, a non-finite number or a NUL
+character 400 naming its field) has the same shape, with `"field": "body"` for the body.
 """
 
 from __future__ import annotations
@@ -153,7 +155,11 @@ class JobListCreate(generics.ListAPIView):
 
     @extend_schema(
         request={"application/json": CREATE_REQUEST_SCHEMA},
-        responses={201: JobSerializer, 400: OpenApiResponse(ERROR_SCHEMA, description="field-named errors")},
+        responses={
+            201: JobSerializer,
+            400: OpenApiResponse(ERROR_SCHEMA, description="field-named errors"),
+            413: OpenApiResponse(ERROR_SCHEMA, description='the body is too large ("field": "body")'),
+        },
         description='Create a job from a JobSpec (or from {"spec": JobSpec, "prompt": text}).',
     )
     def post(self, request: Request) -> Response:

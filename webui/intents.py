@@ -6,12 +6,18 @@ warnings sit beside their fields, and "Run job" submits the spec with the prompt
 job stores it). `POST /api/intents/parse` returns the same JSON as
 `python -m intent_llm parse`. Both refuse prompts over `MAX_PROMPT_CHARS` characters
 and are rate-limited per user (`FLOTILLA_INTENT_RATE`, default 30/min).
+
+A data set path in the prompt is looked up only inside the user's data space (their
+uploads and the deployment's shared data directory, `dataset_path_resolve`'s rules): the
+path is confined by its text before the filesystem is touched, and a path outside gets
+exactly the answer a missing file gets, so the parser tells nobody what exists elsewhere.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +37,7 @@ from intent_llm.decode import ParseResult
 from intent_llm.loading import BackendSettings, PromptParser, load_configured_parser
 from intent_llm.parser import MAX_PROMPT_CHARS, TOO_LONG
 from orchestrator.fl.config import apply_torch_threads
-from orchestrator.limits import SpecRejected, dataset_path_resolve
+from orchestrator.limits import UPLOADS_DIRNAME, SpecRejected, data_dir, dataset_path_resolve, user_data_dir
 from orchestrator.presets import PRESETS
 
 from .api import JOBSPEC_SCHEMA
@@ -40,6 +46,7 @@ from .views import _form_suggestions, current_user
 
 INTENT_RATE = os.environ.get("FLOTILLA_INTENT_RATE", "30/min")
 THROTTLED = "Too many prompts in a short time: wait a minute and try again."
+NO_SUCH_FILE = "no such file in your data space: {path} (upload it on the Data page)"
 
 _parser: PromptParser | None = None
 _parser_lock = threading.Lock()
@@ -62,18 +69,71 @@ class IntentRateThrottle(UserRateThrottle):
     rate = INTENT_RATE
 
 
+def _confined(raw_path: str, *, owner_id: int) -> Path | None:
+    """`raw_path` made absolute and normalised from its text alone, or None when that text
+    names a place outside the user's data space (`dataset_path_resolve`'s rules).
+
+    Nothing here touches the filesystem: `..` is collapsed as text, and "~name" (which would
+    read the password database) counts as outside; "~/" is expanded from $HOME only.
+    """
+    text = raw_path
+    if text.startswith("~"):
+        home, _, rest = text.partition("/")
+        if home != "~" or not os.environ.get("HOME"):
+            return None
+        text = os.path.join(os.environ["HOME"], rest)
+    candidate = Path(text)
+    if not candidate.is_absolute():
+        candidate = user_data_dir(owner_id) / candidate
+    normal = Path(os.path.normpath(candidate))
+    own = Path(os.path.normpath(user_data_dir(owner_id)))
+    # The data directory as configured and as resolved: either spelling of it is inside.
+    for root in {data_dir(), Path(os.path.abspath(settings.FLOTILLA_DATA_DIR))}:
+        uploads = root / UPLOADS_DIRNAME
+        if normal.is_relative_to(root) and not normal.is_relative_to(uploads):
+            return normal
+        if normal.is_relative_to(uploads / str(owner_id)) or normal.is_relative_to(own):
+            return normal
+    return None
+
+
+def data_space_file(raw_path: str, *, owner_id: int) -> str | None:
+    """The file a job of this user would read, or None when there is none in their data space.
+
+    A path outside the data space is refused before any file is looked at, and answers the
+    same None as a missing file: the caller cannot tell the two apart.
+    """
+    confined = _confined(raw_path, owner_id=owner_id)
+    if confined is None:
+        return None
+    try:
+        return dataset_path_resolve(str(confined), owner_id=owner_id)
+    except (SpecRejected, OSError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+
+
 def parse_for_user(prompt: str, user: User) -> ParseResult:
-    """Parse with the data set path checked where this user's jobs will read it."""
+    """Parse with the data set path checked where this user's jobs will read it.
+
+    A path with no file behind it in the user's data space (missing, or anywhere outside
+    it) is kept as typed, with the warning NO_SUCH_FILE beside it.
+    """
+    missing: set[str] = set()
 
     def resolve(path: str) -> str:
-        try:
-            return dataset_path_resolve(path, owner_id=user.pk)
-        except SpecRejected:
-            return path  # job_create names the problem when the job is submitted
+        found = data_space_file(path, owner_id=user.pk)
+        if found is None:
+            missing.add(path)
+            return path  # the spec never reads the file; job_create refuses it on submission
+        return found
 
     if len(prompt) > MAX_PROMPT_CHARS:
         return ParseResult(error=TOO_LONG)
-    return intent_parser().parse(prompt, resolve_path=resolve)
+    result = intent_parser().parse(prompt, resolve_path=resolve)
+    typed = result.spec.get("dataset_path") if result.spec is not None else None
+    if isinstance(typed, str) and typed in missing:
+        result.warnings.append(("dataset_path", NO_SUCH_FILE.format(path=typed)))
+    return result
 
 
 def _warnings_by_field(result: ParseResult) -> dict[str, str]:

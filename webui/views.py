@@ -12,10 +12,10 @@ from django.contrib.auth.models import User
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from rest_framework.authtoken.models import Token
 
-from orchestrator import artifacts, selectors, submit
+from orchestrator import artifacts, liveness, selectors, submit
 from orchestrator.limits import SpecRejected, user_data_dir
 from orchestrator.models import Job
 from orchestrator.presets import PRESETS, preset_by_key
@@ -96,6 +96,7 @@ def job_page_context(job: Job) -> dict[str, Any]:
     views = selectors.round_views(job=job)
     return {
         "job": job,
+        "liveness": liveness.job_liveness(job),
         "round_views": views,
         "extra_metric_names": selectors.extra_metric_names(views),
         "metric_labels": selectors.METRIC_LABELS,
@@ -170,9 +171,15 @@ def data_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = DatasetUploadForm(request.POST, request.FILES)
         if form.is_valid():
-            stored = dataspace.dataset_upload(owner=current_user(request), upload=form.cleaned_data["file"])
-            messages.info(request, f"Stored {stored.name}. Pick it as dataset 'csv' on the new-job form.")
-            return redirect("data_list")
+            try:
+                stored = dataspace.dataset_upload(
+                    owner=current_user(request), upload=form.cleaned_data["file"]
+                )
+            except dataspace.DatasetRefused as exc:
+                form.add_error("file", str(exc))
+            else:
+                messages.info(request, f"Stored {stored.name}. Pick it as dataset 'csv' on the new-job form.")
+                return redirect("data_list")
     files = [
         {"name": p.name, "size": p.stat().st_size, "path": str(p)}
         for p in _uploaded_csvs(current_user(request).pk)
@@ -192,12 +199,35 @@ def data_delete(request: HttpRequest, name: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_token(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST":
-        accounts.api_token_regenerate(user=current_user(request))
-        return redirect("account_token")
-    token = Token.objects.filter(user=current_user(request)).first()
-    return render(
+    """The user's API tokens (prefixes and dates only); POST creates one and shows it, in this
+    answer alone: only its digest is stored, so no later page can show it again."""
+    user = current_user(request)
+    new_token = accounts.api_token_create(user=user)[1] if request.method == "POST" else None
+    response = render(
         request,
         "account/token.html",
-        {"token": token, "api_root": request.build_absolute_uri(reverse("api-job-list"))},
+        {
+            "tokens": accounts.api_token_list(user=user),
+            "new_token": new_token,
+            "api_root": request.build_absolute_uri(reverse("api-job-list")),
+        },
     )
+    add_never_cache_headers(response)  # no cache keeps a page that showed a token
+    return response
+
+
+@login_required
+@require_POST
+def account_token_revoke(request: HttpRequest, token_key: str) -> HttpResponse:
+    if not accounts.api_token_revoke(user=current_user(request), token_key=token_key):
+        raise Http404("No such token.")
+    messages.info(request, f"Revoked the token {token_key}…")
+    return redirect("account_token")
+
+
+@login_required
+@require_POST
+def account_token_revoke_all(request: HttpRequest) -> HttpResponse:
+    count = accounts.api_token_revoke_all(user=current_user(request))
+    messages.info(request, f"Revoked {count} token{'' if count == 1 else 's'}.")
+    return redirect("account_token")

@@ -11,12 +11,16 @@ loader, including the text sets of `text_data.py`.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
+import io
+import math
 import pickle
 import tarfile
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -197,44 +201,137 @@ def load_cifar(name: str, seed: int) -> Dataset:
 # --- CSV ------------------------------------------------------------------------------
 
 
-def load_csv(path: Path, *, seed: int) -> Dataset:
-    """A header row and a `label` column; a `text` column makes it a text task,
-    otherwise every other column is a numeric feature (standardised on train)."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise DatasetUnavailable(f"cannot read CSV '{path}': {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetUnavailable(f"CSV '{path}' is not UTF-8 text") from exc
-    if not rows or "label" not in rows[0]:
-        raise DatasetUnavailable(f"CSV '{path}' needs a header row with a 'label' column and data rows")
-    raw_labels = [row["label"].strip() for row in rows]
+class CsvInvalid(DatasetUnavailable):
+    """The bytes are not a usable CSV data set; the message is the reason, without a path."""
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A checked CSV data set: one label index per row, and texts or numeric features."""
+
+    labels: np.ndarray  # int64 indices into class_names
+    class_names: tuple[str, ...]
+    texts: list[str] | None  # the `text` column, when there is one
+    features: np.ndarray | None  # float32 (rows, columns) otherwise
+    feature_columns: tuple[str, ...] = ()
+
+
+def read_csv_table(data: bytes) -> CsvTable:
+    """The rules a CSV data set must follow, checked on the whole file; CsvInvalid names the first broken one.
+
+    UTF-8 text (a byte-order mark is allowed), a header row with a `label` column, every
+    data row as wide as the header, no empty labels, at least two distinct labels and
+    enough rows of each for the stratified test split (`stratified_split`) to put every
+    label in both the training and the test part. A `text` column makes it a text task;
+    otherwise every other column is a numeric feature and every value in it a finite number.
+    Both the loader and the upload check call this, so a file accepted at upload loads.
+    """
+    header, rows = _csv_rows(data)
+    label_at = header.index("label")
+    raw_labels = [row[label_at].strip() for _, row in rows]
+    for (line, _), label in zip(rows, raw_labels, strict=True):
+        if not label:
+            raise CsvInvalid(f"line {line} has an empty label")
     class_names = tuple(sorted(set(raw_labels), key=_label_sort_key))
     if len(class_names) < 2:
-        raise DatasetUnavailable(f"CSV '{path}' has fewer than two distinct labels")
+        raise CsvInvalid(
+            f"it needs at least two distinct labels to learn from; every row has label '{class_names[0]}'"
+        )
     index = {name: i for i, name in enumerate(class_names)}
     labels = np.array([index[label] for label in raw_labels], dtype=np.int64)
-    train, test = stratified_split(labels, seed=seed)
-    y = torch.from_numpy(labels)
-    if "text" in rows[0]:
-        texts = [row["text"] or "" for row in rows]
-        return Dataset(
-            "csv", [texts[i] for i in train], y[train], [texts[i] for i in test], y[test], class_names
-        )
-    columns = [column for column in rows[0] if column != "label"]
+    _check_split(labels, class_names)
+    if "text" in header:
+        text_at = header.index("text")
+        return CsvTable(labels, class_names, [row[text_at] for _, row in rows], None)
+    columns = [(at, column) for at, column in enumerate(header) if column != "label"]
     if not columns:
-        raise DatasetUnavailable(f"CSV '{path}' has no feature columns besides 'label'")
+        raise CsvInvalid(
+            "it has no feature columns: add a 'text' column (a text task) or numeric columns besides 'label'"
+        )
+    features = np.empty((len(rows), len(columns)), dtype=np.float32)
+    for i, (line, row) in enumerate(rows):
+        for j, (at, column) in enumerate(columns):
+            features[i, j] = _finite_number(row[at], line=line, column=column)
+    return CsvTable(labels, class_names, None, features, tuple(column for _, column in columns))
+
+
+def _csv_rows(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header (names stripped) and the non-blank data rows with their line numbers."""
     try:
-        features = np.array([[float(row[column]) for column in columns] for row in rows], dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise DatasetUnavailable(
-            f"CSV '{path}': every column except 'label' must be numeric when there is no 'text' column ({exc})"
-        ) from exc
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        offset = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        raise CsvInvalid(f"the file is not UTF-8 text (a byte that is not UTF-8 at offset {offset})") from exc
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [column.strip() for column in next(reader, [])]
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as exc:
+        raise CsvInvalid(f"line {reader.line_num} is not valid CSV ({exc})") from exc
+    if "label" not in header:
+        raise CsvInvalid("the header row needs a 'label' column")
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise CsvInvalid(f"the header names column '{duplicates[0]}' more than once")
+    if not rows:
+        raise CsvInvalid("there are no data rows after the header")
+    for line, row in rows:
+        if len(row) != len(header):
+            raise CsvInvalid(f"line {line} has {len(row)} fields, the header has {len(header)}")
+    return header, rows
+
+
+def _finite_number(raw: str, *, line: int, column: str) -> float:
+    value = raw.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise CsvInvalid(
+            f"line {line}, column '{column}': {value[:40]!r} is not a number (without a 'text' column "
+            "every column except 'label' is a numeric feature)"
+        )
+    return number
+
+
+def _check_split(labels: np.ndarray, class_names: tuple[str, ...]) -> None:
+    """Every label must land in both parts of the split the loader makes (the counts do not depend on the seed)."""
+    train, test = stratified_split(labels, seed=0)
+    in_train, in_test = set(labels[train].tolist()), set(labels[test].tolist())
+    short = [name for i, name in enumerate(class_names) if i not in in_train or i not in in_test]
+    if short:
+        counts = np.bincount(labels, minlength=len(class_names))
+        named = ", ".join(f"'{name}' has {counts[class_names.index(name)]}" for name in short[:5])
+        raise CsvInvalid(
+            f"too few rows per label for the {TEST_FRACTION:.0%} test split: every label needs rows in both "
+            f"the training and the test part (at least 2 rows); too few: {named}"
+        )
+
+
+def load_csv(path: Path, *, seed: int) -> Dataset:
+    """A CSV data set (the rules are `read_csv_table`'s); numeric features are standardised on train."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetUnavailable(f"cannot read CSV '{path}': {exc.strerror}") from exc
+    try:
+        table = read_csv_table(data)
+    except CsvInvalid as exc:
+        raise DatasetUnavailable(f"CSV '{path}': {exc}") from exc
+    train, test = stratified_split(table.labels, seed=seed)
+    y = torch.from_numpy(table.labels)
+    if table.texts is not None:
+        texts = table.texts
+        return Dataset(
+            "csv", [texts[i] for i in train], y[train], [texts[i] for i in test], y[test], table.class_names
+        )
+    assert table.features is not None
+    features = table.features
     mean = features[train].mean(axis=0)
     std = features[train].std(axis=0) + 1e-6
     x = torch.from_numpy((features - mean) / std)
-    return Dataset("csv", x[train], y[train], x[test], y[test], class_names)
+    return Dataset("csv", x[train], y[train], x[test], y[test], table.class_names)
 
 
 def _label_sort_key(label: str) -> tuple[int, float | str]:

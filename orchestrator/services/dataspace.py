@@ -8,7 +8,12 @@ from pathlib import Path
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 
+from orchestrator.fl.data import CsvInvalid, read_csv_table
 from orchestrator.limits import user_data_dir
+
+
+class DatasetRefused(ValueError):
+    """The upload is not a usable CSV data set; the message says why, and nothing was stored."""
 
 
 def _safe_filename(name: str) -> str:
@@ -17,7 +22,17 @@ def _safe_filename(name: str) -> str:
 
 
 def dataset_upload(*, owner: User, upload: UploadedFile) -> Path:
-    """Store an uploaded CSV in the owner's data space under a fresh name (files in use never change)."""
+    """Store an uploaded CSV in the owner's data space under a fresh name (files in use never change).
+
+    The whole file is checked first with the loader's own rules (`read_csv_table`), so a
+    stored file is one a job can load; DatasetRefused says why not, and nothing is stored.
+    The caller bounds the size (the form refuses files over FLOTILLA_MAX_UPLOAD_MB).
+    """
+    data = b"".join(upload.chunks())
+    try:
+        read_csv_table(data)
+    except CsvInvalid as exc:
+        raise DatasetRefused(f"Not stored: {exc}.") from exc
     directory = user_data_dir(owner.pk)
     directory.mkdir(parents=True, exist_ok=True)
     filename = _safe_filename(upload.name or "data.csv")
@@ -25,9 +40,7 @@ def dataset_upload(*, owner: User, upload: UploadedFile) -> Path:
     while target.exists():
         counter += 1
         target = directory / f"{Path(filename).stem}-{counter}.csv"
-    with target.open("wb") as stream:
-        for chunk in upload.chunks():
-            stream.write(chunk)
+    target.write_bytes(data)
     return target
 
 

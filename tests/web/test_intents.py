@@ -8,10 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from intent_llm.parser import MAX_PROMPT_CHARS
 from orchestrator.models import Job
+from orchestrator.services import accounts
 
 PROMPT = "fmnist mlp 40 clients label-skewed alpha .3 fedprox mu 1e-2 compress to 4-bit qsgd"
 
@@ -59,14 +59,14 @@ def test_api_refusals_and_bad_requests(logged_in: Client, user: User) -> None:
     assert too_long.status_code == 413 and str(MAX_PROMPT_CHARS) in too_long.json()["error"]
     missing = logged_in.post("/api/intents/parse", {"text": "mnist"}, content_type="application/json")
     assert missing.status_code == 400
-    token = Token.objects.create(user=user)
+    _, token = accounts.api_token_create(user=user)
     anonymous = Client().post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json")
     assert anonymous.status_code in (401, 403)
     with_token = Client().post(
         "/api/intents/parse",
         {"prompt": PROMPT},
         content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token.key}",
+        HTTP_AUTHORIZATION=f"Token {token}",
     )
     assert with_token.status_code == 200
 

@@ -172,10 +172,11 @@ def test_a_failed_job_shows_why(client_for, user: User) -> None:
 @pytest.mark.django_db
 def test_uploading_a_csv_into_the_users_data_space(client_for, user: User, other_user: User) -> None:
     client = client_for(user)
-    upload = SimpleUploadedFile("My Data!.csv", b"a,b,label\n1,2,x\n3,4,y\n", content_type="text/csv")
+    content = b"a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n"  # two rows per label: the test split needs them
+    upload = SimpleUploadedFile("My Data!.csv", content, content_type="text/csv")
     assert client.post("/data/", {"file": upload}).status_code == 302
     stored = user_data_dir(user.pk) / "My-Data.csv"
-    assert stored.read_bytes() == b"a,b,label\n1,2,x\n3,4,y\n"
+    assert stored.read_bytes() == content
     assert "My-Data.csv" in client.get("/data/").content.decode()
     assert "My-Data.csv" not in client_for(other_user).get("/data/").content.decode()
     assert "My-Data.csv" in client.get("/jobs/new/").content.decode()  # offered as dataset_path

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pytest
 import yaml
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from orchestrator import queues
 from orchestrator.models import Job
-from orchestrator.services import jobs
+from orchestrator.services import accounts, jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {accounts.api_token_create(user=user)[1]}")
     return client
 
 
