@@ -8,6 +8,8 @@ then checks the engine's acceptance figures against what it measured.
 
 Every run shares the base spec below (seeds fixed) and changes one thing.
 `--output docs/benchmarks.md` also writes the report there, with the machine it ran on.
+`python -m orchestrator.bench load --url http://127.0.0.1:8000 --token TOKEN` is another
+benchmark: the REST API under concurrent clients (orchestrator.load_bench).
 """
 
 from __future__ import annotations
@@ -298,6 +300,11 @@ def machine() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:  # the API under concurrent clients: orchestrator.load_bench
+        from .load_bench import main as load_main
+
+        return load_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m orchestrator.bench", description=__doc__)
     parser.add_argument(
         "--sections",

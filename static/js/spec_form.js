@@ -25,6 +25,23 @@
     });
   }
 
+  // The parsed form's Edit button (data-opens-form): open every section, focus the first field.
+  function openForm(event) {
+    var button = event.target.closest && event.target.closest("[data-opens-form]");
+    var form = button && document.querySelector(button.dataset.opensForm);
+    if (!form) {
+      return;
+    }
+    form.querySelectorAll("details").forEach(function (details) {
+      details.open = true;
+    });
+    var first = form.querySelector("input, select");
+    if (first) {
+      first.focus();
+    }
+  }
+
   document.addEventListener("input", follow);
   document.addEventListener("change", follow);
+  document.addEventListener("click", openForm);
 })();

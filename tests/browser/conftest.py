@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Response, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -40,14 +40,35 @@ def browser(orm_beside_playwright: None) -> Iterator[Browser]:
         launched.close()
 
 
+# Chromium logs a refused inline script or style as a console error already; this also names
+# the directive, and catches a violation from a script's own DOM changes.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`);
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A fresh page; the test fails if the page logged a JavaScript error."""
+    """A fresh page; the test fails if the page logged a JavaScript error or a Content-Security-
+    Policy violation, or if one of the site's pages came without the policy."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.on("response", lambda response: errors.extend(missing_policy(response)))
     yield opened
     context.close()
     assert errors == [], f"the page reported errors: {errors}"
+
+
+def missing_policy(response: Response) -> list[str]:
+    """An HTML page answered without a Content-Security-Policy header, as a reported error."""
+    if response.request.resource_type != "document" or response.status >= 300:
+        return []
+    if "content-security-policy" in response.headers:
+        return []
+    return [f"{response.url} came without a Content-Security-Policy header"]

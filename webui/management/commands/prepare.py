@@ -1,21 +1,22 @@
 """`manage.py prepare`: migrate the database, make sure a login exists, say how to use it.
 
 One command, so `./run` starts Python once for both. Creates the superuser `admin`
-if it is missing. FLOTILLA_ADMIN_PASSWORD sets its
-password (every run); otherwise a new admin gets a random password, kept in
-var/admin-password (readable by this user only) and printed on every run.
+if it is missing. FLOTILLA_ADMIN_PASSWORD (settings.FLOTILLA_ADMIN_PASSWORD) sets its
+password (every run) and must pass AUTH_PASSWORD_VALIDATORS; otherwise a new admin gets a
+random password, kept in var/admin-password (readable by this user only) and printed on every run.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 ADMIN_USERNAME = "admin"
 
@@ -24,9 +25,11 @@ class Command(BaseCommand):
     help = "Migrate the database, create the admin login if missing, and print how to log in."
 
     def handle(self, *args: Any, **options: Any) -> None:
+        wanted: str | None = settings.FLOTILLA_ADMIN_PASSWORD
+        if wanted:
+            check_admin_password(wanted)
         call_command("migrate", interactive=False, verbosity=0)
         password_file = settings.BASE_DIR / "var" / "admin-password"
-        wanted = os.environ.get("FLOTILLA_ADMIN_PASSWORD")
         admin = User.objects.filter(username=ADMIN_USERNAME).first()
         if admin is None:
             password = wanted or secrets.token_urlsafe(12)
@@ -48,3 +51,13 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"==> log in as '{ADMIN_USERNAME}' with the password you gave it")
+
+
+def check_admin_password(password: str) -> None:
+    """Refuse a FLOTILLA_ADMIN_PASSWORD that AUTH_PASSWORD_VALIDATORS refuse, saying why."""
+    try:
+        validate_password(password, User(username=ADMIN_USERNAME))
+    except ValidationError as exc:
+        raise CommandError(
+            "FLOTILLA_ADMIN_PASSWORD is refused by the password validators: " + " ".join(exc.messages)
+        ) from None
