@@ -35,6 +35,10 @@ def subprocess_env() -> dict[str, str]:
         "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PYTHONUNBUFFERED": "1",
+        # Workers shared across tests sweep (services.recovery.work_reclaim) only when they start:
+        # a periodic sweep would lock rows while a transactional test's teardown truncates the
+        # tables (a PostgreSQL deadlock). Fault tests pass a short period of their own.
+        "FLOTILLA_RECLAIM_SECONDS": "86400",
     }
 
 

@@ -22,10 +22,13 @@ from orchestrator.events import publish_status_changed
 from orchestrator.fl.csv_models import CsvModelMismatch, csv_model_resolve
 from orchestrator.fl.text import hf_model_location_error
 from orchestrator.limits import SpecRejected, admission_errors, dataset_path_resolve
-from orchestrator.models import Job, Round
+from orchestrator.models import ClientUpdate, Job, Round
 from orchestrator.queues import ROUND_START_TASK
 
 from . import _common
+
+# The error of a client update that stopped because its job was cancelled.
+CANCELLED_ERROR = "cancelled"
 
 
 class JobBusy(Exception):
@@ -102,14 +105,31 @@ def job_cancel(*, job: Job) -> Job:
             transaction.on_commit(lambda: job_scratch_cleanup(job_id=job.pk))
         elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(status=Job.Status.CANCELLING):
             publish_status_changed(job.pk, Job.Status.CANCELLING, finished=False)
-            from .rounds import round_cancel_if_idle  # rounds imports this module
-
             for round_id in Round.objects.filter(
                 job=job, status__in=(Round.Status.PENDING, Round.Status.TRAINING)
             ).values_list("pk", flat=True):
                 round_cancel_if_idle(round_id=round_id)
     job.refresh_from_db()
     return job
+
+
+def round_cancel_if_idle(*, round_id: int) -> bool:
+    """Cancel a pending or training round of a cancelling job once none of its clients runs, and
+    the job with it (its scratch files go with the job's end). True if this call cancelled it."""
+    with transaction.atomic():
+        round_ = Round.objects.select_for_update().filter(pk=round_id).first()
+        if round_ is None or round_.status not in (Round.Status.PENDING, Round.Status.TRAINING):
+            return False
+        if not Job.objects.filter(pk=round_.job_id, status=Job.Status.CANCELLING).exists():
+            return False
+        if round_.client_updates.filter(status=ClientUpdate.Status.RUNNING).exists():
+            return False
+        round_.client_updates.filter(status=ClientUpdate.Status.QUEUED).update(
+            status=ClientUpdate.Status.FAILED, error=CANCELLED_ERROR, lease_expires_at=None
+        )
+        Round.objects.filter(pk=round_id).update(status=Round.Status.CANCELLED, completed_at=timezone.now())
+        job_finish(job_id=round_.job_id, status=Job.Status.CANCELLED)
+    return True
 
 
 def job_delete(*, job: Job) -> None:

@@ -160,7 +160,7 @@ def work_reclaim(
     for round_ in rounds_:
         active_jobs.add(round_.job_id)
         if round_.job.status == Job.Status.CANCELLING and round_.status != Round.Status.AGGREGATING:
-            counts["cancelled"] += rounds.round_cancel_if_idle(round_id=round_.pk)
+            counts["cancelled"] += jobs.round_cancel_if_idle(round_id=round_.pk)
             continue
         progress_at = liveness.round_progress_at(round_)
         if stall_fail > 0 and (now - progress_at).total_seconds() > stall_fail:

@@ -38,14 +38,13 @@ from orchestrator.queues import CLIENT_TRAIN_TASK, ROUND_FINISH_TASK, ROUND_STAR
 
 from . import _common
 from ._common import describe_error, finite_or_none, json_safe
-from .jobs import job_finish, job_mark_running
+from .jobs import CANCELLED_ERROR, job_finish, job_mark_running, round_cancel_if_idle
 
 logger = logging.getLogger(__name__)
 
 # How often a training client renews its lease and looks for a cancel, at most (seconds);
 # at least three renewals fit in one lease.
 HEARTBEAT_MAX_INTERVAL_S = 1.0
-CANCELLED_ERROR = "cancelled"
 
 
 class TrainingStopped(Exception):
@@ -270,25 +269,6 @@ def client_update_stop(*, update_id: int, round_id: int, worker: str, attempt: i
         lease_expires_at=None,
     )
     round_cancel_if_idle(round_id=round_id)
-
-
-def round_cancel_if_idle(*, round_id: int) -> bool:
-    """Cancel a pending or training round of a cancelling job once none of its clients runs, and
-    the job with it (its scratch files go with the job's end). True if this call cancelled it."""
-    with transaction.atomic():
-        round_ = Round.objects.select_for_update().filter(pk=round_id).first()
-        if round_ is None or round_.status not in (Round.Status.PENDING, Round.Status.TRAINING):
-            return False
-        if not Job.objects.filter(pk=round_.job_id, status=Job.Status.CANCELLING).exists():
-            return False
-        if round_.client_updates.filter(status=ClientUpdate.Status.RUNNING).exists():
-            return False
-        round_.client_updates.filter(status=ClientUpdate.Status.QUEUED).update(
-            status=ClientUpdate.Status.FAILED, error=CANCELLED_ERROR, lease_expires_at=None
-        )
-        Round.objects.filter(pk=round_id).update(status=Round.Status.CANCELLED, completed_at=timezone.now())
-        job_finish(job_id=round_.job_id, status=Job.Status.CANCELLED)
-    return True
 
 
 def _client_report(update: ClientUpdate) -> ClientReport:
