@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .loading import ConfigurationError, intent_threads
+from .configuration import ConfigurationError, intent_threads
 from .memory import return_freed_tensors_to_the_os
 
 EXIT_REFUSED = 2
@@ -46,7 +46,8 @@ def _prompt_of(line: str, number: int) -> tuple[str | None, str | None]:
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .loading import BackendSettings, load_configured_parser
+    from .configuration import BackendSettings
+    from .loading import load_configured_parser
 
     if args.jsonl is None and args.prompt is None:
         print("give a PROMPT or --jsonl FILE", file=sys.stderr)

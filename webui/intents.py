@@ -34,7 +34,7 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from intent_llm.decode import ParseResult
-from intent_llm.loading import BackendSettings, PromptParser, load_configured_parser
+from intent_llm.loading import PromptParser, load_configured_parser
 from intent_llm.parser import MAX_PROMPT_CHARS, TOO_LONG
 from orchestrator.fl.config import apply_torch_threads
 from orchestrator.limits import UPLOADS_DIRNAME, SpecRejected, data_dir, dataset_path_resolve, user_data_dir
@@ -44,7 +44,6 @@ from .api import JOBSPEC_SCHEMA
 from .forms import spec_form
 from .views import _form_suggestions, current_user
 
-INTENT_RATE = os.environ.get("FLOTILLA_INTENT_RATE", "30/min")
 THROTTLED = "Too many prompts in a short time: wait a minute and try again."
 NO_SUCH_FILE = "no such file in your data space: {path} (upload it on the Data page)"
 
@@ -58,7 +57,7 @@ def intent_parser() -> PromptParser:
     with _parser_lock:
         if _parser is None:
             apply_torch_threads(settings.FLOTILLA_ENGINE)  # the web process's threads: FLOTILLA_TORCH_THREADS
-            _parser = load_configured_parser(BackendSettings.from_environment(os.environ))
+            _parser = load_configured_parser(settings.FLOTILLA_INTENT_BACKEND)
         return _parser
 
 
@@ -66,7 +65,7 @@ class IntentRateThrottle(UserRateThrottle):
     """Per user; the rate comes from FLOTILLA_INTENT_RATE, not from REST_FRAMEWORK settings."""
 
     scope = "intents"
-    rate = INTENT_RATE
+    rate = settings.FLOTILLA_INTENT_RATE
 
 
 def _confined(raw_path: str, *, owner_id: int) -> Path | None:
@@ -74,14 +73,14 @@ def _confined(raw_path: str, *, owner_id: int) -> Path | None:
     names a place outside the user's data space (`dataset_path_resolve`'s rules).
 
     Nothing here touches the filesystem: `..` is collapsed as text, and "~name" (which would
-    read the password database) counts as outside; "~/" is expanded from $HOME only.
+    read the password database) counts as outside; "~/" is the server user's own home.
     """
     text = raw_path
     if text.startswith("~"):
         home, _, rest = text.partition("/")
-        if home != "~" or not os.environ.get("HOME"):
+        if home != "~":
             return None
-        text = os.path.join(os.environ["HOME"], rest)
+        text = os.path.join(os.path.expanduser("~"), rest)
     candidate = Path(text)
     if not candidate.is_absolute():
         candidate = user_data_dir(owner_id) / candidate

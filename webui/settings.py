@@ -7,6 +7,7 @@ single-machine setup: SQLite under var/, Redis on localhost, files under var/.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
+from intent_llm.configuration import BackendSettings, ConfigurationError
 from orchestrator.fl.config import EngineConfig, parse_bool
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -247,6 +249,18 @@ FLOTILLA_STALL_FAIL_SECONDS = env_float("FLOTILLA_STALL_FAIL_SECONDS", 1800.0)
 FLOTILLA_TORCH_THREADS = env_int("FLOTILLA_TORCH_THREADS", 0)
 # Trials of one HPO study that run at the same time (each is a federated job on the workers).
 FLOTILLA_HPO_PARALLEL_TRIALS = env_int("FLOTILLA_HPO_PARALLEL_TRIALS", 2)
+
+# The prompt parser: which backend reads prompts (INTENT_BACKEND and friends, intent_llm's
+# README), and how many prompts each user may parse (DRF's rate syntax: 30/min, 500/hour).
+try:
+    FLOTILLA_INTENT_BACKEND = BackendSettings.from_environment(os.environ)
+except ConfigurationError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+FLOTILLA_INTENT_RATE = os.environ.get("FLOTILLA_INTENT_RATE", "30/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", FLOTILLA_INTENT_RATE):
+    raise ImproperlyConfigured(
+        f"FLOTILLA_INTENT_RATE={FLOTILLA_INTENT_RATE!r}: expected a count per unit, such as 30/min"
+    )
 
 # The engine's configuration (orchestrator.fl.config): the web app and the workers
 # hand it to the engine at their start, so the engine agrees with these settings.

@@ -205,7 +205,8 @@ def train(config: TrainConfig, directory: Path = MODEL_DIR) -> list[dict[str, An
         json.dumps(config_json, indent=2, sort_keys=True) + "\n", encoding="utf-8"
     )
 
-    from ..loading import DEFAULT_THREADS, load_parser
+    from ..configuration import DEFAULT_THREADS
+    from ..loading import load_parser
 
     torch.set_num_threads(DEFAULT_THREADS)  # score as `python -m intent_llm eval` does by default
     parser = load_parser(directory)

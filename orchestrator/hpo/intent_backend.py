@@ -16,7 +16,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from intent_llm.loading import BackendSettings
+from django.conf import settings
+
+from intent_llm.configuration import BackendSettings
 
 if TYPE_CHECKING:
     from intent_llm.backends import SchemaCompletion
@@ -39,18 +41,17 @@ class BackendCompleter:
 
 
 def configured_completer() -> BackendCompleter | None:
-    """The configured generative backend, loaded once per process; None when none is configured."""
-    settings = BackendSettings.from_environment()
-    return _completer(settings) if settings.generative else None
+    """The configured generative backend (FLOTILLA_INTENT_BACKEND), loaded once per process;
+    None when none is configured."""
+    backend: BackendSettings = settings.FLOTILLA_INTENT_BACKEND
+    return _completer(backend) if backend.generative else None
 
 
 @lru_cache(maxsize=2)
-def _completer(settings: BackendSettings) -> BackendCompleter:
-    if settings.name == "transformers":
-        return transformers_completer(settings.lm_path, max_new_tokens=settings.max_new_tokens)
-    return openai_completer(
-        settings.base_url, settings.model, api_key=settings.api_key, timeout=settings.timeout
-    )
+def _completer(backend: BackendSettings) -> BackendCompleter:
+    if backend.name == "transformers":
+        return transformers_completer(backend.lm_path, max_new_tokens=backend.max_new_tokens)
+    return openai_completer(backend.base_url, backend.model, api_key=backend.api_key, timeout=backend.timeout)
 
 
 def transformers_completer(path: str, *, max_new_tokens: int = 512) -> BackendCompleter:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from intent_llm.loading import ConfigurationError
+from intent_llm.backends import OpenAICompatibleBackend
+from intent_llm.configuration import BackendSettings, ConfigurationError
 from jobspec import JobSpec
 from orchestrator.hpo import intent_backend
 from orchestrator.hpo.llm import LLMProposer
@@ -78,16 +79,20 @@ def test_an_openai_compatible_endpoint_gets_the_history_and_the_schema(chat_url:
     assert "num_clients, outside the search space" in proposer.warnings[-1]
 
 
-def test_no_generative_backend_means_no_llm_proposer(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("INTENT_BACKEND", raising=False)
+def test_the_configured_backend_decides_the_llm_proposer(settings) -> None:
+    settings.FLOTILLA_INTENT_BACKEND = BackendSettings(name="encoder")
     assert intent_backend.configured_completer() is None
-    monkeypatch.setenv("INTENT_BACKEND", "encoder")
-    assert intent_backend.configured_completer() is None
-    monkeypatch.setenv("INTENT_BACKEND", "openai")
-    monkeypatch.delenv("INTENT_OPENAI_BASE_URL", raising=False)
-    intent_backend._completer.cache_clear()
+    settings.FLOTILLA_INTENT_BACKEND = BackendSettings.from_environment(
+        {
+            "INTENT_BACKEND": "openai",
+            "INTENT_OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "INTENT_OPENAI_MODEL": "m",
+        }
+    )
+    completer = intent_backend.configured_completer()
+    assert completer is not None and isinstance(completer.backend, OpenAICompatibleBackend)
     with pytest.raises(ConfigurationError, match="INTENT_OPENAI_BASE_URL"):
-        intent_backend.configured_completer()
+        BackendSettings.from_environment({"INTENT_BACKEND": "openai"})
 
 
 @pytest.fixture(scope="module")

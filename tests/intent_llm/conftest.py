@@ -11,7 +11,8 @@ def shipped_parser():
     """The committed model in intent_llm/model/, loaded once for the whole session."""
     import torch
 
-    from intent_llm.loading import intent_threads, load_parser
+    from intent_llm.configuration import intent_threads
+    from intent_llm.loading import load_parser
 
     torch.set_num_threads(intent_threads(os.environ))  # as `python -m intent_llm` runs it
     return load_parser()

@@ -153,7 +153,8 @@ def test_unreachable_endpoint_is_a_clear_error():
 
 
 def test_backend_is_chosen_by_configuration():
-    from intent_llm.loading import BackendSettings, ConfigurationError, load_configured_parser
+    from intent_llm.configuration import BackendSettings, ConfigurationError
+    from intent_llm.loading import load_configured_parser
 
     environ = {
         "INTENT_BACKEND": "openai",
@@ -181,14 +182,14 @@ def test_backend_is_chosen_by_configuration():
     ],
 )
 def test_a_setting_that_does_not_parse_names_its_variable(name, value):
-    from intent_llm.loading import BackendSettings, ConfigurationError
+    from intent_llm.configuration import BackendSettings, ConfigurationError
 
     with pytest.raises(ConfigurationError, match=name):
         BackendSettings.from_environment({name: value})
 
 
 def test_intent_threads_parse_strictly_and_default_to_one():
-    from intent_llm.loading import ConfigurationError, intent_threads
+    from intent_llm.configuration import ConfigurationError, intent_threads
 
     assert intent_threads({}) == 1
     assert intent_threads({"INTENT_THREADS": "3"}) == 3

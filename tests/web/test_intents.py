@@ -5,6 +5,7 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
@@ -73,9 +74,7 @@ def test_api_refusals_and_bad_requests(logged_in: Client, user: User) -> None:
 
 @pytest.mark.django_db
 def test_api_is_rate_limited_per_user(logged_in: Client, make_user) -> None:
-    from webui import intents
-
-    limit = int(intents.INTENT_RATE.split("/")[0])
+    limit = int(settings.FLOTILLA_INTENT_RATE.split("/")[0])
     codes = [
         logged_in.post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json").status_code
         for _ in range(limit + 1)
