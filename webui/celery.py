@@ -77,7 +77,13 @@ class ReclaimStep(bootsteps.StartStopStep):
         except Exception:  # the sweep must never take the worker's event loop down
             logger.exception("work_reclaim failed; the next sweep tries again")
         finally:
-            db.connections.close_all()  # no connection lingers in the parent a pool child forks from
+            # Nothing lingers in the parent that pool children fork from: a connection, or a
+            # connection pool whose sockets a child would share (Celery's fork hook closes
+            # inherited ones, which would cut the parent's too).
+            for connection in db.connections.all(initialized_only=True):
+                connection.close()
+                if hasattr(connection, "close_pool"):
+                    connection.close_pool()
 
 
 app.steps["consumer"].add(ReclaimStep)

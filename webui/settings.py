@@ -192,10 +192,10 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
 if REDIS_KEY_PREFIX:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_KEY_PREFIX}
-    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": REDIS_KEY_PREFIX}
+# No result backend: tasks record what they did in the database and nothing waits on a
+# task's result (a Redis result store would also have to be reconnected after a restart).
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "jobs"
 # Round work is long and deterministic: hand tasks out one at a time so a second worker
