@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,9 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
 
 from .fl.records import CORE_FIGURES
-from .models import Job, MetricPoint, Round
-
-# The figures every round has (Round columns), in display order.
+from .models import ClientUpdate, Job, MetricPoint, Round
 
 # Labels for metrics the engine may add to RoundSummary.metrics; others show by name.
 METRIC_LABELS = {
@@ -53,6 +52,22 @@ def job_for_job_id(*, job_id: int) -> Job | None:
 
 def completed_rounds(*, job: Job) -> QuerySet[Round]:
     return job.rounds.filter(status=Round.Status.COMPLETED).order_by("number")
+
+
+def completed_rounds_rows(
+    *, job: Job, fields: Sequence[str], client_fields: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The job's completed rounds, oldest first, as plain rows: each Round's `fields` and, under
+    "clients", its ClientUpdates' `client_fields` by client id. Two queries and no model
+    instances, since every open dashboard and API client polls this."""
+    rounds = list(completed_rounds(job=job).values("pk", *fields))
+    clients: dict[int, list[dict[str, Any]]] = {row["pk"]: [] for row in rounds}
+    updates = ClientUpdate.objects.filter(round_id__in=list(clients)).order_by("round_id", "client_id")
+    for update in updates.values("round_id", *client_fields):
+        clients[update.pop("round_id")].append(update)
+    for row in rounds:
+        row["clients"] = clients[row.pop("pk")]
+    return rounds
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -11,8 +11,6 @@ data (`transaction=True`).
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from orchestrator import queues, tasks
 from orchestrator.services import _common as services_common
 from webui.test_settings import TEST_FILES_DIR
 
-from .processes import REPO, VENV_BIN, start_worker, stop, subprocess_env, worker_name
+from .processes import free_port, start_server, start_worker, stop, worker_name
 
 JOB_TIMEOUT_S = 300
 
@@ -113,37 +111,12 @@ def celery_worker(clean_services: None, tmp_path_factory: pytest.TempPathFactory
         print(f"worker log: {log}")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server_url(clean_services: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The ASGI app (HTTP and WebSockets) served by uvicorn on a free port."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "uvicorn.log"
-    command = [
-        str(VENV_BIN / "uvicorn"),
-        "webui.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    with log.open("wb") as stream:
-        process = subprocess.Popen(command, cwd=REPO, env=subprocess_env(), stdout=stream, stderr=stream)
+    process = start_server(port, tmp_path_factory.mktemp("server") / "uvicorn.log")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{log.read_text()[-3000:]}") from None
-                time.sleep(0.2)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(process)

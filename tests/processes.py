@@ -42,6 +42,15 @@ def subprocess_env() -> dict[str, str]:
     }
 
 
+def spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """`command` in the repository, its output appended to `log`, in a session of its own (so
+    `kill` takes its children with it)."""
+    with log.open("ab") as stream:
+        return subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=stream, stderr=stream, start_new_session=True
+        )
+
+
 def start_worker(name: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A real `celery worker` on the jobs, clients and hpo queues, answering pings when this
     returns. It runs in a session of its own, so `kill` takes its pool children with it.
@@ -53,15 +62,7 @@ def start_worker(name: str, log: Path, env: dict[str, str] | None = None) -> sub
         *("-A", "webui", "worker", "-Q", "jobs,clients,hpo", "-c", "2"),
         *("--without-mingle", "--without-gossip", "-n", name, "-l", "info"),
     ]
-    with log.open("ab") as stream:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**subprocess_env(), **(env or {})},
-            stdout=stream,
-            stderr=stream,
-            start_new_session=True,
-        )
+    process = spawn(command, log, {**subprocess_env(), **(env or {})})
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     while not app.control.ping(destination=[name], timeout=1.0):
         if process.poll() is not None or time.monotonic() > deadline:
@@ -119,15 +120,7 @@ def start_server(port: int, log: Path, env: dict[str, str] | None = None) -> sub
         "--port",
         str(port),
     ]
-    with log.open("ab") as stream:
-        process = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env={**subprocess_env(), **(env or {})},
-            stdout=stream,
-            stderr=stream,
-            start_new_session=True,
-        )
+    process = spawn(command, log, {**subprocess_env(), **(env or {})})
     wait_for_port(port, process, log)
     return process
 
@@ -136,8 +129,7 @@ def start_redis(port: int, log: Path) -> subprocess.Popen[bytes]:
     """A private, forgetful redis-server (no RDB, no AOF) on `port`: a restart loses every queue."""
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     command += ["--daemonize", "no"]
-    with log.open("ab") as stream:
-        process = subprocess.Popen(command, stdout=stream, stderr=stream, start_new_session=True)
+    process = spawn(command, log)
     wait_for_port(port, process, log, timeout=20)
     return process
 

@@ -12,13 +12,12 @@ import io
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from intent_llm.backends import result_from_json
@@ -30,37 +29,26 @@ CSV = "a,b,label\n1,2,x\n3,4,y\n5,6,x\n7,8,y\n"
 PLACEHOLDER = "<PATH>"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits() -> Iterator[None]:
-    cache.clear()
-    yield
-    cache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 
-@pytest.fixture
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+def uploaded_csv(owner: User, name: str) -> Path:
+    directory = user_data_dir(owner.pk)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(CSV, encoding="utf-8")
+    return path
 
 
 @pytest.fixture
 def others_file(other_user: User) -> Path:
     """An existing file in another user's uploads."""
-    directory = user_data_dir(other_user.pk)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "secret.csv"
-    path.write_text(CSV, encoding="utf-8")
-    return path
+    return uploaded_csv(other_user, "secret.csv")
 
 
 @pytest.fixture
 def own_file(user: User) -> Path:
-    directory = user_data_dir(user.pk)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "mine.csv"
-    path.write_text(CSV, encoding="utf-8")
-    return path
+    return uploaded_csv(user, "mine.csv")
 
 
 class FilesystemSpy:

@@ -7,7 +7,6 @@ from html.parser import HTMLParser
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from intent_llm.parser import MAX_PROMPT_CHARS
@@ -17,18 +16,7 @@ from orchestrator.services import accounts
 PROMPT = "fmnist mlp 40 clients label-skewed alpha .3 fedprox mu 1e-2 compress to 4-bit qsgd"
 
 
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()  # throttling counts live in the cache
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+pytestmark = pytest.mark.usefixtures("fresh_rate_limits")
 
 
 @pytest.fixture(scope="module")

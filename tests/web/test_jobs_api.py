@@ -3,14 +3,18 @@ token auth; owner checks; the OpenAPI schema."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 from django.contrib.auth.models import User
+from rest_framework.renderers import JSONRenderer
 from rest_framework.test import APIClient
 
-from orchestrator import queues
-from orchestrator.models import Job
+from orchestrator import queues, selectors
+from orchestrator.models import Job, Round
 from orchestrator.services import accounts, jobs
+from webui.api import RoundSerializer
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +116,20 @@ def test_the_openapi_schema_describes_the_jobs_api(api: APIClient) -> None:
 def test_the_spec_json_schema_is_served(api: APIClient) -> None:
     schema = api.get("/api/spec/schema/").json()
     assert schema["title"] == "JobSpec" and "num_clients" in schema["properties"]
+
+
+@pytest.mark.django_db(transaction=True)  # the services send tasks on commit
+def test_rounds_rows_are_the_serializers(broker, api: APIClient, user: User) -> None:
+    """The rounds endpoint reads rows, not models: its JSON is RoundSerializer's, field for field."""
+    spec = {"dataset": "digits", "model": "mlp", "num_clients": 3, "rounds": 3, "local_epochs": 1}
+    job = jobs.job_create(owner=user, spec=spec)
+    broker.deliver()  # rounds 1-3
+    Round.objects.filter(job=job, number=3).update(status=Round.Status.TRAINING)  # not completed: not listed
+
+    rows = api.get(f"/api/jobs/{job.pk}/rounds/").json()
+    expected = RoundSerializer(
+        selectors.completed_rounds(job=job).prefetch_related("client_updates"), many=True
+    )
+    assert [row["number"] for row in rows] == [1, 2]
+    assert all(len(row["clients"]) == 3 for row in rows)
+    assert rows == json.loads(JSONRenderer().render(expected.data))

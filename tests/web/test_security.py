@@ -93,13 +93,6 @@ def directives(response) -> dict[str, list[str]]:
 
 
 @pytest.fixture
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
 def job(broker, user: User) -> Job:
     return jobs.job_create(owner=user, spec={**TINY, "name": "csp"})
 

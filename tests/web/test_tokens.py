@@ -24,13 +24,6 @@ pytestmark = pytest.mark.django_db
 TOKEN_SHOWN = re.compile(r'<code id="api-token">([0-9a-f]+)</code>')
 
 
-@pytest.fixture
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def create_on_page(client: Client) -> str:
     response = client.post("/account/token/")
     assert response.status_code == 200

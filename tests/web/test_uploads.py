@@ -51,13 +51,6 @@ BAD_UPLOADS = [
 ]
 
 
-@pytest.fixture
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def stored_files(user: User) -> list[str]:
     directory = user_data_dir(user.pk)
     return sorted(path.name for path in directory.iterdir()) if directory.is_dir() else []
