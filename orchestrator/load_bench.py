@@ -1,6 +1,7 @@
 """`python -m orchestrator.bench load`: concurrent API clients against a running Flotilla.
 
     python -m orchestrator.bench load --url http://127.0.0.1:8000 --token TOKEN [--clients 50 --seconds 30]
+        [--prepare 10]
 
 Each client (a thread with its own keep-alive HTTP/1.1 connection, the standard library's
 http.client) alternates GET /api/jobs/ and GET /api/jobs/<id>/rounds/ for the token's first
@@ -31,6 +32,18 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 MAX_CLIENTS = 200
 MAX_SECONDS = 120
 REQUEST_TIMEOUT_S = 30.0
+# --prepare: the jobs whose list and rounds are read (a dashboard's worth of real rounds).
+PREPARED_JOB = {
+    "name": "load benchmark",
+    "dataset": "digits",
+    "model": "mlp",
+    "num_clients": 10,
+    "rounds": 20,
+    "local_epochs": 1,
+    "seed": 0,
+}
+MAX_PREPARED_JOBS = 20
+PREPARE_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -97,10 +110,14 @@ class Client:
 
     def get(self, path: str) -> tuple[str, bytes]:
         """(outcome, body): outcome is the status as text, or the exception's name."""
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[str, bytes]:
         try:
             if self.conn is None:
                 self.conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
-            self.conn.request("GET", path, headers=self.headers)
+            headers = {**self.headers, "Content-Type": "application/json"} if body else self.headers
+            self.conn.request(method, path, body=body, headers=headers)
             response = self.conn.getresponse()
             body = response.read()
             if response.will_close:
@@ -126,6 +143,43 @@ def first_job_id(host: str, port: int, token: str) -> int | None:
         raise RuntimeError(f"GET /api/jobs/ answered {outcome}: check --url and --token")
     results = json.loads(body).get("results", [])
     return int(results[0]["id"]) if results else None
+
+
+def jobs_prepare(host: str, port: int, token: str, count: int) -> list[int]:
+    """Submit PREPARED_JOB until the user has `count` succeeded jobs of it, and wait for them
+    (real jobs through the workers, so the endpoints read what a user's dashboard reads)."""
+    client = Client(host, port, token)
+    try:
+        outcome, body = client.get(f"/api/jobs/?limit={MAX_PREPARED_JOBS * 4}")
+        if outcome != "200":
+            raise RuntimeError(f"GET /api/jobs/ answered {outcome}: check --url and --token")
+        ready = [
+            job["id"]
+            for job in json.loads(body)["results"]
+            if job["name"] == PREPARED_JOB["name"] and job["status"] == "succeeded"
+        ]
+        deadline = time.monotonic() + PREPARE_TIMEOUT_S
+        while len(ready) < count:  # one at a time: the per-user limit on running jobs
+            outcome, body = client.request("POST", "/api/jobs/", json.dumps(PREPARED_JOB).encode())
+            if outcome != "201":
+                raise RuntimeError(f"POST /api/jobs/ answered {outcome}: {body[:300]!r}")
+            job_id, status = int(json.loads(body)["id"]), "queued"
+            while status != "succeeded":
+                if status in ("failed", "cancelled"):
+                    raise RuntimeError(f"prepared job {job_id} {status}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"prepared jobs not done within {PREPARE_TIMEOUT_S} s: is a worker running?"
+                    )
+                time.sleep(1)
+                outcome, body = client.get(f"/api/jobs/{job_id}/")
+                if outcome != "200":
+                    raise RuntimeError(f"GET /api/jobs/{job_id}/ answered {outcome}")
+                status = json.loads(body)["status"]
+            ready.append(job_id)
+        return ready
+    finally:
+        client.close()
 
 
 def run_client(
@@ -237,12 +291,21 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("DATABASE_URL", ""),
         help="the server's PostgreSQL, for pg_stat_activity (default: DATABASE_URL)",
     )
+    parser.add_argument(
+        "--prepare",
+        type=bounded("--prepare", 0, MAX_PREPARED_JOBS),
+        default=0,
+        help="first make sure the user has this many finished jobs of digits (10 clients, 20 rounds), "
+        "submitting and waiting for the missing ones; needs a worker",
+    )
     args = parser.parse_args(argv)
     try:
         host, port = local_target(args.url)
     except ValueError as exc:
         parser.error(str(exc))
     try:
+        if args.prepare:
+            print(f"prepared jobs: {jobs_prepare(host, port, args.token, args.prepare)}", flush=True)
         job_id = first_job_id(host, port, args.token)
     except (RuntimeError, ValueError, KeyError) as exc:
         parser.error(str(exc))

@@ -64,10 +64,13 @@ def start_worker(name: str, log: Path, env: dict[str, str] | None = None) -> sub
     ]
     process = spawn(command, log, {**subprocess_env(), **(env or {})})
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
-    while not app.control.ping(destination=[name], timeout=1.0):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"the Celery worker {name} did not start:\n{log.read_text()[-3000:]}")
+    try:
+        while not app.control.ping(destination=[name], timeout=1.0):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the Celery worker {name} did not start:\n{log.read_text()[-3000:]}")
+    except BaseException:
+        stop(process)  # not returned, so no caller would stop it
+        raise
     return process
 
 

@@ -38,6 +38,7 @@ class Run:
         self.port = free_port()
         self.run_dir = tmp_path / "run"
         self.output = tmp_path / "run.out"
+        self.children: set[int] = set()
         self.prefix = f"flotilla-run-test-{uuid.uuid4().hex[:8]}:"
         env = {
             **os.environ,
@@ -66,10 +67,13 @@ class Run:
         return self.output.read_text(errors="replace")[-4000:]
 
     def pid(self, name: str) -> int | None:
+        """The child's pid (also its process group: ./run gives each child one), noted for cleanup."""
         try:
-            return int((self.run_dir / f"{name}.pid").read_text())
+            pid = int((self.run_dir / f"{name}.pid").read_text())
         except (FileNotFoundError, ValueError):
             return None
+        self.children.add(pid)
+        return pid
 
     def healthz(self) -> int | None:
         """The HTTP status /healthz answers with (503 while no worker answers), None if none."""
@@ -99,9 +103,10 @@ def run(tmp_path: Path) -> Iterator[Run]:
     try:
         yield started
     finally:
-        # The safety net: everything ./run started is in its process group.
-        if process_group_members(started.process.pid):
-            os.killpg(started.process.pid, signal.SIGKILL)
+        # The safety net: ./run's process group, and each child's own group (job control).
+        for group in {started.process.pid, *started.children}:
+            if process_group_members(group):
+                os.killpg(group, signal.SIGKILL)
         if started.process.poll() is None:
             started.process.wait(timeout=10)
         client = redis.Redis.from_url(REDIS_URL)
@@ -141,6 +146,8 @@ def test_run_restarts_a_killed_child_and_stops_on_sigint(run: Run) -> None:
 
     run.wait_for("/healthz from a restarted server", web_restarted, RESTART_TIMEOUT_S)
     assert run.pid("worker") == worker and process_alive(worker)
+    # The killed server's worker processes went with it (they would hold the port).
+    assert not process_group_members(web), process_group_members(web)
     out = run.output.read_text()
     assert "worker (pid" in out and "exited with status 137 (SIGKILL); restarting it in 1 s" in out, out
 
@@ -151,8 +158,9 @@ def test_run_restarts_a_killed_child_and_stops_on_sigint(run: Run) -> None:
     run.process.send_signal(signal.SIGINT)
     run.process.wait(timeout=STOP_TIMEOUT_S)
     deadline = time.monotonic() + 5
-    while process_group_members(run.process.pid) and time.monotonic() < deadline:
+    groups = (run.process.pid, worker, web)
+    while any(process_group_members(group) for group in groups) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not process_group_members(run.process.pid), run.log()
-    assert not process_alive(worker) and not process_alive(web)
+    assert not process_group_members(worker) and not process_group_members(web), run.log()
     assert not list(run.run_dir.glob("*.pid")), list(run.run_dir.iterdir())

@@ -339,13 +339,17 @@ REST_FRAMEWORK = {
     # Token first: a refused request then answers 401 with `WWW-Authenticate: Token` (the first
     # class names the scheme; with the session's first, a bad or revoked token answered 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "webui.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     # Bounded JSON (size, nesting, finite numbers) before anything reads it: webui.parsers.
+    "DEFAULT_RENDERER_CLASSES": [
+        "webui.renderers.FastJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "webui.parsers.BoundedJSONParser",
         "webui.parsers.BoundedFormParser",

@@ -15,13 +15,15 @@ from knox.models import AuthToken
 
 
 def api_token_create(*, user: User) -> tuple[AuthToken, str]:
-    """A new API token for the user: the stored row and the token, which is never readable again."""
+    """A new API token for the user: the stored row and the token, which is never readable again.
+    The user's expired tokens are deleted meanwhile."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     instance, token = AuthToken.objects.create(user=user)
     return instance, token
 
 
 def api_token_list(*, user: User) -> QuerySet[AuthToken]:
-    """The user's tokens that still work, newest first (expired ones are deleted when next used)."""
+    """The user's tokens that still work, newest first (expired ones are deleted when used or when a new one is made)."""
     live = Q(expiry__isnull=True) | Q(expiry__gt=timezone.now())
     return AuthToken.objects.filter(live, user=user).order_by("-created")
 

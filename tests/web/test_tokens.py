@@ -16,8 +16,10 @@ from django.test import Client, override_settings
 from django.utils import timezone
 from knox.crypto import hash_token
 from knox.models import AuthToken
+from rest_framework.test import APIRequestFactory
 
 from orchestrator.services import accounts
+from webui.authentication import TokenAuthentication
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +125,7 @@ def test_tokens_expire_after_the_configured_days(user: User) -> None:
         AuthToken.objects.filter(pk=row.pk).update(expiry=timezone.now() - timedelta(seconds=1))
         assert list(accounts.api_token_list(user=user)) == []
         assert api_get(token) == 401
+        assert not AuthToken.objects.filter(pk=row.pk).exists()  # deleted when used
     with override_settings(REST_KNOX={"TOKEN_TTL": None, "AUTH_HEADER_PREFIX": "Token"}):
         row, _ = accounts.api_token_create(user=user)
         assert row.expiry is None
@@ -141,3 +144,18 @@ def test_the_migration_drops_the_plaintext_tokens(user: User) -> None:
     assert not recorder.migration_qs.filter(app="authtoken").exists()
     with connection.schema_editor() as editor:
         migration.drop_plaintext_tokens(apps, editor)  # nothing to drop: does nothing
+
+
+def test_a_request_checks_one_token_in_one_query(user: User, django_assert_num_queries) -> None:
+    """Only the presented token is looked up (knox would read all the user's tokens too);
+    the user's other expired tokens go when they make a new one."""
+    _, token = accounts.api_token_create(user=user)
+    old, _ = accounts.api_token_create(user=user)
+    AuthToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - timedelta(days=1))
+    request = APIRequestFactory().get("/api/jobs/", HTTP_AUTHORIZATION=f"Token {token}")
+    with django_assert_num_queries(1):
+        authenticated, _ = TokenAuthentication().authenticate(request)
+    assert authenticated == user
+    assert AuthToken.objects.filter(pk=old.pk).exists()
+    accounts.api_token_create(user=user)
+    assert not AuthToken.objects.filter(pk=old.pk).exists()
