@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import threading
 import time
@@ -96,7 +97,7 @@ def percentile(ordered: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an ascending list (0 when empty)."""
     if not ordered:
         return 0.0
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
 
 
