@@ -18,7 +18,6 @@ import io
 import math
 import pickle
 import tarfile
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .dataset import DOWNLOAD_TIMEOUT_S, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .dataset import Dataset, DatasetUnavailable, data_dir, fetch_file
 from .text_data import load_ag_news, load_sst2
 
 TEST_FRACTION = 0.2
@@ -110,28 +109,12 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def _find_or_fetch(directory: Path, filename: str, source: str | None, dataset: str) -> Path:
+def _find_or_fetch(directory: Path, filename: str, source: str, dataset: str) -> Path:
     for candidate in (directory / filename, directory / f"{filename}.gz"):
         if candidate.exists():
             return candidate
     target = directory / f"{filename}.gz" if not filename.endswith(".tar.gz") else directory / filename
-    if source and downloads_allowed():
-        url = source + target.name
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - fixed https sources
-                data = response.read()
-            partial = target.with_suffix(target.suffix + ".part")
-            partial.write_bytes(data)
-            partial.rename(target)
-            return target
-        except OSError as exc:
-            reason = f"downloading {url} failed ({exc})"
-    else:
-        reason = "downloads are disabled (FLOTILLA_DOWNLOAD=0)"
-    raise DatasetUnavailable(
-        f"dataset '{dataset}' is not on this machine: put {filename}(.gz) in {directory} ({reason})"
-    )
+    return fetch_file(source + target.name, target, dataset=dataset)
 
 
 def load_idx_dataset(name: str, seed: int) -> Dataset:

@@ -6,6 +6,7 @@ both build on this module.
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,3 +53,24 @@ def data_dir() -> Path:
 
 def downloads_allowed() -> bool:
     return engine_config().downloads_allowed
+
+
+def fetch_file(url: str, target: Path, *, dataset: str) -> Path:
+    """`target`, downloaded from `url` (written whole, then renamed into place). When downloads
+    are off or fail: DatasetUnavailable saying where to put the file by hand."""
+    if not downloads_allowed():
+        reason = "downloads are disabled (FLOTILLA_DOWNLOAD=0)"
+    else:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - fixed https sources
+                data = response.read()
+            partial = target.with_suffix(target.suffix + ".part")
+            partial.write_bytes(data)
+            partial.rename(target)
+            return target
+        except OSError as exc:
+            reason = f"downloading {url} failed ({exc})"
+    raise DatasetUnavailable(
+        f"dataset '{dataset}' is not on this machine: put {target.name} in {target.parent} ({reason})"
+    )

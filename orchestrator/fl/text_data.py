@@ -25,7 +25,6 @@ import io
 import subprocess
 import sys
 import tarfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 from .config import engine_config
-from .dataset import DOWNLOAD_TIMEOUT_S, Dataset, DatasetUnavailable, data_dir, downloads_allowed
+from .dataset import Dataset, DatasetUnavailable, data_dir, downloads_allowed, fetch_file
 
 SST2_SOURCE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
 # The copy of Zhang et al.'s CSV files that Hugging Face's ag_news loader read.
@@ -49,25 +48,6 @@ MOVIE_REVIEWS_CSV = "movie_reviews.csv"
 # Sentences whose mean rating lies within this margin of neutral (0 on a -4..4 scale) are left out.
 NEUTRAL_MARGIN = 0.5
 DEFAULT_DEMO_SIZE = 1200  # 960 training sentences: about 45 CPU-seconds of training per demo round
-
-
-def _fetch(url: str, target: Path, dataset: str) -> Path:
-    if not downloads_allowed():
-        reason = "downloads are disabled (FLOTILLA_DOWNLOAD=0)"
-    else:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:  # noqa: S310 - fixed https sources
-                data = response.read()
-            partial = target.with_suffix(target.suffix + ".part")
-            partial.write_bytes(data)
-            partial.rename(target)
-            return target
-        except OSError as exc:
-            reason = f"downloading {url} failed ({exc})"
-    raise DatasetUnavailable(
-        f"dataset '{dataset}' is not on this machine: put {target.name} in {target.parent} ({reason})"
-    )
 
 
 def _text_dataset(
@@ -101,7 +81,7 @@ def _read_sst2_split(directory: Path, split: str) -> list[tuple[str, int]]:
             return _parse_sst2_tsv(path.read_text(encoding="utf-8"), str(path))
     archive = directory / "SST-2.zip"
     if not archive.exists():
-        _fetch(SST2_SOURCE, archive, "sst2")
+        fetch_file(SST2_SOURCE, archive, dataset="sst2")
     with zipfile.ZipFile(archive) as bundle:
         text = bundle.read(f"SST-2/{split}.tsv").decode("utf-8")
     return _parse_sst2_tsv(text, f"{archive}:SST-2/{split}.tsv")
@@ -131,7 +111,7 @@ def load_ag_news(seed: int) -> Dataset:
     directory = data_dir() / "ag_news"
     for filename in ("train.csv", "test.csv"):
         if not (directory / filename).exists():
-            _fetch(AG_NEWS_SOURCE + filename, directory / filename, "ag_news")
+            fetch_file(AG_NEWS_SOURCE + filename, directory / filename, dataset="ag_news")
     return _text_dataset(
         "ag_news",
         _read_ag_news_csv(directory / "train.csv"),

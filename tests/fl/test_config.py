@@ -18,8 +18,7 @@ from orchestrator.fl.config import (
     engine_config,
     torch_threads_for,
 )
-from orchestrator.fl.data import downloads_allowed
-from orchestrator.fl.dataset import data_dir
+from orchestrator.fl.dataset import data_dir, downloads_allowed
 from orchestrator.fl.text import model_dir
 from orchestrator.fl.text_data import download_cache_dir
 
