@@ -1,14 +1,15 @@
 """Notifications that something changed; the database stays the truth.
 
 Two audiences:
-- browsers: a Channels group per job (`job.<id>`) gets `job.round_completed` and
+- browsers: a Channels group per job (`job.<id>`) gets `job.round_completed`,
+  `job.client_reported` (a client of the running round finished or failed) and
   `job.status_changed`; the consumer re-reads the rows and renders them;
 - other parts of Flotilla (HPO trial bookkeeping, pruning): the Django signals
   `round_completed(job_id=, round_number=)` and `job_finished(job_id=, status=)`.
 
 Both are sent only after the transaction that made the change has committed: the publish
 functions defer themselves with `transaction.on_commit`, so services call them inside it.
-The messages are typed (`RoundCompleted`, `StatusChanged`); `type` names the consumer method.
+The messages are typed (`RoundCompleted`, `ClientReported`, `StatusChanged`); `type` names the consumer method.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ round_completed = Signal()  # kwargs: job_id, round_number
 job_finished = Signal()  # kwargs: job_id, status
 
 ROUND_COMPLETED: Literal["job.round_completed"] = "job.round_completed"
+CLIENT_REPORTED: Literal["job.client_reported"] = "job.client_reported"
 STATUS_CHANGED: Literal["job.status_changed"] = "job.status_changed"
 
 
@@ -34,6 +36,14 @@ class RoundCompleted(TypedDict):
     """A round's figures are in the database (the consumer method is `job_round_completed`)."""
 
     type: Literal["job.round_completed"]
+    job_id: int
+    round: int
+
+
+class ClientReported(TypedDict):
+    """A client of the running round reported (the consumer method is `job_client_reported`)."""
+
+    type: Literal["job.client_reported"]
     job_id: int
     round: int
 
@@ -50,7 +60,7 @@ def job_group(job_id: int) -> str:
     return f"job.{job_id}"
 
 
-def _group_send(job_id: int, message: RoundCompleted | StatusChanged) -> None:
+def _group_send(job_id: int, message: RoundCompleted | ClientReported | StatusChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -70,6 +80,13 @@ def publish_round_completed(job_id: int, round_number: int) -> None:
         round_completed.send(sender=None, job_id=job_id, round_number=round_number)
 
     transaction.on_commit(send)
+
+
+def publish_client_reported(job_id: int, round_number: int) -> None:
+    """Announce a client's outcome once the caller's transaction commits (browsers only)."""
+    transaction.on_commit(
+        lambda: _group_send(job_id, ClientReported(type=CLIENT_REPORTED, job_id=job_id, round=round_number))
+    )
 
 
 def publish_status_changed(job_id: int, status: str, *, finished: bool) -> None:

@@ -7,13 +7,16 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from .fl.records import CORE_FIGURES
+from .liveness import active_round
 from .models import ClientUpdate, Job, MetricPoint, Round
 
 # Labels for metrics the engine may add to RoundSummary.metrics; others show by name.
@@ -68,6 +71,43 @@ def completed_rounds_rows(
     for row in rounds:
         row["clients"] = clients[row.pop("pk")]
     return rounds
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    """The running round as the job page shows it: which clients reported, of how many, and
+    the job's elapsed time with an estimate of what is left (from the work done so far)."""
+
+    number: int
+    finished: int
+    expected: int
+    percent: int  # of the whole job, the running round counted by its clients
+    elapsed_s: float
+    eta_s: float | None
+    clients: list[dict[str, Any]] = field(default_factory=list)  # the reported ones, by client id
+
+
+REPORTED_FIELDS = ("client_id", "status", "train_loss", "wall_s", "bytes_up", "error")
+
+
+def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | None:
+    """The running round's progress; None when no round's clients are out yet."""
+    round_ = active_round(job) if job.is_active else None
+    if round_ is None or not round_.expected_clients:
+        return None
+    done = round_.finished_clients / round_.expected_clients
+    fraction = (job.current_round + done) / job.rounds_total if job.rounds_total else 0.0
+    elapsed = ((now or timezone.now()) - job.started_at).total_seconds() if job.started_at else 0.0
+    reported = round_.client_updates.filter(finished_at__isnull=False).order_by("client_id")
+    return RoundProgress(
+        number=round_.number,
+        finished=round_.finished_clients,
+        expected=round_.expected_clients,
+        percent=round(100 * fraction),
+        elapsed_s=elapsed,
+        eta_s=elapsed * (1 - fraction) / fraction if fraction > 0 else None,
+        clients=list(reported.values(*REPORTED_FIELDS)),
+    )
 
 
 def numeric_metrics(metrics: dict[str, Any]) -> dict[str, float]:

@@ -1,7 +1,8 @@
 """The live job page's WebSocket: `ws/jobs/<id>/`.
 
 On connect: refuse anyone but the job's owner, join the job's group, then send a
-snapshot of every completed round; afterwards one message per event. Messages are
+snapshot of every completed round and the running round's progress; afterwards one
+message per event. Messages are
 HTML for htmx's WebSocket extension: the status block (swapped in place) and the
 rounds as table rows in a staging <template>, which the page's script moves into
 the table by round number, so a round the snapshot and an event both carry is
@@ -15,7 +16,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from orchestrator import selectors
-from orchestrator.events import RoundCompleted, StatusChanged, job_group
+from orchestrator.events import ClientReported, RoundCompleted, StatusChanged, job_group
+
+from .views import job_status_context
 
 REFUSED = 4403
 
@@ -26,7 +29,7 @@ def render_live_message(job_id: int, *, round_numbers: list[int] | None) -> str:
     if job is None:
         return ""
     views = selectors.round_views(job=job, numbers=round_numbers)
-    return render_to_string("jobs/_live_message.html", {"job": job, "round_views": views})
+    return render_to_string("jobs/_live_message.html", {**job_status_context(job), "round_views": views})
 
 
 class JobConsumer(AsyncWebsocketConsumer):
@@ -58,6 +61,9 @@ class JobConsumer(AsyncWebsocketConsumer):
 
     async def job_round_completed(self, event: RoundCompleted) -> None:
         await self._send_rounds([event["round"]])
+
+    async def job_client_reported(self, event: ClientReported) -> None:
+        await self._send_rounds([])  # the status block: clients done, the bar, the time left
 
     async def job_status_changed(self, event: StatusChanged) -> None:
         await self._send_rounds([])

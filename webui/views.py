@@ -92,11 +92,15 @@ def job_new(request: HttpRequest) -> HttpResponse:
     return render(request, "jobs/new.html", {"form": form, "presets": PRESETS, "preset": preset})
 
 
+def job_status_context(job: Job) -> dict[str, Any]:
+    """What the job page's status block shows (the page and its socket's messages alike)."""
+    return {"job": job, "liveness": liveness.job_liveness(job), "progress": selectors.round_progress(job=job)}
+
+
 def job_page_context(job: Job) -> dict[str, Any]:
     views = selectors.round_views(job=job)
     return {
-        "job": job,
-        "liveness": liveness.job_liveness(job),
+        **job_status_context(job),
         "round_views": views,
         "extra_metric_names": selectors.extra_metric_names(views),
         "metric_labels": selectors.METRIC_LABELS,

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from jobspec import JobSpec
 from orchestrator import artifacts
-from orchestrator.events import publish_round_completed
+from orchestrator.events import publish_client_reported, publish_round_completed
 from orchestrator.fl import engine
 from orchestrator.fl.records import CORE_FIGURES, ClientReport, FitIns
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
@@ -249,6 +249,8 @@ def client_update_record(
         if not recorded:
             return False
         Round.objects.filter(pk=round_id).update(finished_clients=F("finished_clients") + 1)
+        job_id, number = Round.objects.filter(pk=round_id).values_list("job_id", "number").get()
+        publish_client_reported(job_id, number)
         last = Round.objects.filter(
             pk=round_id, status=Round.Status.TRAINING, finished_clients=F("expected_clients")
         ).update(status=Round.Status.AGGREGATING)

@@ -3,12 +3,15 @@ the form, watch the chart reach the final round, check the rounds table."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 from orchestrator.models import Job
+from orchestrator.services import jobs
 
 from .pages import OUTPUT, log_in
 
@@ -20,6 +23,15 @@ pytestmark = [
 ]
 
 ROUNDS = 3
+SLOW_CLIENTS = 4
+SLOW = {
+    "dataset": "digits",
+    "model": "mlp",
+    "num_clients": SLOW_CLIENTS,
+    "rounds": 2,
+    "local_epochs": 100,
+    "batch_size": 16,
+}
 
 
 def test_a_job_from_the_form_runs_live_to_the_last_round(
@@ -63,3 +75,30 @@ def test_a_job_from_the_form_runs_live_to_the_last_round(
     page.reload()  # a reload shows every round once: the table renders server-side
     expect(page.locator("#rounds-body tr")).to_have_count(ROUNDS)
     expect(page.locator("#download-weights")).to_be_visible()
+
+
+def test_a_slow_round_shows_its_clients_as_they_report(
+    celery_worker: str, live_server_url: str, page: Page
+) -> None:
+    log_in(page, f"{live_server_url}/jobs/", "watcher", "Jobs")
+    owner = User.objects.get(username="watcher")
+    # Clients that train a few seconds each: the round takes a while after the first reports.
+    job = jobs.job_create(owner=owner, spec={**SLOW, "name": "slow rounds"})
+    page.goto(f"{live_server_url}/jobs/{job.pk}/")
+
+    done = page.locator("#round-clients-done")
+    live = page.locator("#job-live")
+    some_reported = re.compile(rf"^[1-{SLOW_CLIENTS - 1}] of {SLOW_CLIENTS} clients done$")
+    expect(done).to_have_text(some_reported, timeout=120_000)
+    # Round 1 has not ended, and the bar has moved.
+    assert live.get_attribute("data-current-round") == "0"
+    assert int(page.locator("#job-live progress").get_attribute("value") or 0) > 0
+    expect(page.locator("#round-clients tbody tr").first).to_be_visible()
+
+    # A page opened now shows the clients that already reported.
+    second = page.context.new_page()
+    second.goto(f"{live_server_url}/jobs/{job.pk}/")
+    expect(second.locator("#round-clients tbody tr").first).to_be_visible()
+    second.close()
+
+    expect(live).to_have_attribute("data-status", "succeeded", timeout=240_000)

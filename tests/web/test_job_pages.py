@@ -13,10 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from safetensors.torch import load as load_safetensors
 
-from orchestrator import artifacts
+from orchestrator import artifacts, queues, selectors
 from orchestrator.limits import user_data_dir
-from orchestrator.models import Job
-from orchestrator.services import jobs
+from orchestrator.models import ClientUpdate, Job
+from orchestrator.services import jobs, rounds
+from webui.templatetags.flotilla import duration
 
 TINY = {"dataset": "digits", "model": "mlp", "num_clients": 3, "rounds": 2, "batch_size": 64}
 
@@ -187,3 +188,26 @@ def test_uploading_a_csv_into_the_users_data_space(client_for, user: User, other
 
     client.post("/data/My-Data.csv/delete/")
     assert not stored.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_round_shows_its_reported_clients(broker, client_for, user: User) -> None:
+    job = jobs.job_create(owner=user, spec={**TINY, "name": "mid-round"})
+    broker.deliver(only=queues.ROUND_START_TASK)
+    first = ClientUpdate.objects.filter(round__job=job).order_by("client_id").first()
+    assert first is not None
+    rounds.client_train(update_id=first.pk)  # one of the three clients reports
+
+    page = client_for(user).get(f"/jobs/{job.pk}/").content.decode()
+    assert 'round 1 of 2: <span id="round-clients-done">1 of 3 clients done</span>' in page
+    assert 'id="round-clients"' in page and f'data-client="{first.client_id}"' in page
+    progress = selectors.round_progress(job=Job.objects.get(pk=job.pk))
+    assert progress is not None and (progress.finished, progress.expected, progress.percent) == (1, 3, 17)
+    assert progress.eta_s is not None and progress.eta_s >= 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.4, "0 s"), (42, "42 s"), (185, "3 min 5 s"), (4330, "1 h 12 min")]
+)
+def test_durations_read_like_time(seconds: float, text: str) -> None:
+    assert duration(seconds) == text

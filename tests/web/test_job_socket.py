@@ -12,7 +12,8 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from orchestrator.events import publish_round_completed, publish_status_changed
-from orchestrator.models import Job, Round
+from orchestrator.models import ClientUpdate, Job, Round
+from orchestrator.services import rounds
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -107,3 +108,28 @@ def test_anyone_but_the_owner_is_refused(
     with pytest.raises(InvalidStatus) as refused:
         open_socket(live_server_url, running_job, other_user if who == "other" else None)
     assert refused.value.response.status_code == 403
+
+
+def test_each_reported_client_moves_the_running_round_on(
+    live_server_url: str, running_job: Job, user: User
+) -> None:
+    round_2 = Round.objects.create(
+        job=running_job, number=2, status=Round.Status.TRAINING, expected_clients=3, selected=[0, 1, 2]
+    )
+    updates = [
+        ClientUpdate.objects.create(round=round_2, client_id=client, status=ClientUpdate.Status.RUNNING)
+        for client in (0, 1, 2)
+    ]
+    with open_socket(live_server_url, running_job, user) as socket:
+        assert "0 of 3 clients done" in receive(socket)
+        rounds.client_update_record(
+            update_id=updates[1].pk,
+            round_id=round_2.pk,
+            claim={},
+            outcome={"status": ClientUpdate.Status.DONE, "train_loss": 0.25, "wall_s": 1.5, "bytes_up": 2048},
+        )
+        message = receive(socket)
+    assert "1 of 3 clients done" in message and 'data-client="1"' in message and "2.0 KB" in message
+    # Opened now, the page's snapshot shows the same.
+    with open_socket(live_server_url, running_job, user) as socket:
+        assert "1 of 3 clients done" in receive(socket)

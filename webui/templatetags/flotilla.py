@@ -73,3 +73,14 @@ def setting(value: Any) -> str:
 @register.filter
 def percent(value: Any) -> str:
     return "—" if value is None else f"{100 * float(value):.1f}%"
+
+
+@register.filter
+def duration(seconds: Any) -> str:
+    """Seconds as a person reads a span of time: "42 s", "3 min 5 s", "1 h 12 min"."""
+    total = max(0, round(float(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
