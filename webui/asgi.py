@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 
@@ -32,6 +34,16 @@ class SyncChainASGIHandler(ASGIHandler):
 
 
 django_asgi_app = SyncChainASGIHandler()
+
+
+def _preload_intent_parser() -> None:
+    from .intents import intent_parser_preload  # imports torch: off the main thread too
+
+    intent_parser_preload()
+
+
+if settings.FLOTILLA_INTENT_PRELOAD:  # so the first prompt finds the parser loaded
+    threading.Thread(target=_preload_intent_parser, name="intent-parser-import", daemon=True).start()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -47,18 +47,55 @@ from .views import _form_suggestions, current_user
 THROTTLED = "Too many prompts in a short time: wait a minute and try again."
 NO_SUCH_FILE = "no such file in your data space: {path} (upload it on the Data page)"
 
-_parser: PromptParser | None = None
-_parser_lock = threading.Lock()
+STILL_LOADING = (
+    "The prompt reader is still starting (it loads once, in the background, after the server "
+    "starts): try again in a few seconds, or fill the form below."
+)
 
 
-def intent_parser() -> PromptParser:
-    """The configured parser, loaded once per process on first use."""
-    global _parser
-    with _parser_lock:
-        if _parser is None:
+class _ParserLoad:
+    """The configured parser, loaded once per process in a background thread: the web server
+    starts it at start (webui/asgi.py), so a prompt never waits for the load inside its request."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.parser: PromptParser | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._load, name="intent-parser-load", daemon=True)
+                self.thread.start()
+
+    def _load(self) -> None:
+        try:
             apply_torch_threads(settings.FLOTILLA_ENGINE)  # the web process's threads: FLOTILLA_TORCH_THREADS
-            _parser = load_configured_parser(settings.FLOTILLA_INTENT_BACKEND)
-        return _parser
+            self.parser = load_configured_parser(settings.FLOTILLA_INTENT_BACKEND)
+        except BaseException as exc:  # kept for the requests, which report it
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+_load = _ParserLoad()
+
+
+def intent_parser_preload() -> None:
+    """Start loading the parser now, in the background (once per process)."""
+    _load.start()
+
+
+def intent_parser(*, wait_s: float | None = None) -> PromptParser | None:
+    """The configured parser, or None if it is still loading after `wait_s` seconds (None: as
+    long as it takes). A load that failed raises its error here."""
+    _load.start()
+    _load.done.wait(timeout=wait_s)
+    if _load.error is not None:
+        raise RuntimeError("the intent parser could not be loaded") from _load.error
+    return _load.parser
 
 
 class IntentRateThrottle(UserRateThrottle):
@@ -128,7 +165,10 @@ def parse_for_user(prompt: str, user: User) -> ParseResult:
 
     if len(prompt) > MAX_PROMPT_CHARS:
         return ParseResult(error=TOO_LONG)
-    result = intent_parser().parse(prompt, resolve_path=resolve)
+    parser = intent_parser(wait_s=settings.FLOTILLA_INTENT_WAIT_SECONDS)
+    if parser is None:
+        return ParseResult(error=STILL_LOADING)
+    result = parser.parse(prompt, resolve_path=resolve)
     typed = result.spec.get("dataset_path") if result.spec is not None else None
     if isinstance(typed, str) and typed in missing:
         result.warnings.append(("dataset_path", NO_SUCH_FILE.format(path=typed)))
@@ -214,6 +254,7 @@ class IntentParse(APIView):
             ),
             422: OpenApiResponse(description='{"error": ...}: the prompt is not a federated training job'),
             429: OpenApiResponse(description="rate limited"),
+            503: OpenApiResponse(description='{"error": ...}: the parser is still loading (Retry-After)'),
         },
     )
     def post(self, request: Request) -> Response:
@@ -225,6 +266,8 @@ class IntentParse(APIView):
         user = request.user
         assert isinstance(user, User)
         answer = parse_for_user(prompt, user).to_json()
+        if answer.get("error") == STILL_LOADING:
+            return Response(answer, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
         return Response(
             answer, status=status.HTTP_422_UNPROCESSABLE_ENTITY if "error" in answer else status.HTTP_200_OK
         )

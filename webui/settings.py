@@ -256,6 +256,10 @@ try:
     FLOTILLA_INTENT_BACKEND = BackendSettings.from_environment(os.environ)
 except ConfigurationError as exc:
     raise ImproperlyConfigured(str(exc)) from None
+# The web server loads the parser in the background at start (FLOTILLA_INTENT_PRELOAD); a prompt
+# that comes before it is ready waits this long, then is told to try again.
+FLOTILLA_INTENT_PRELOAD = env_bool("FLOTILLA_INTENT_PRELOAD", True)
+FLOTILLA_INTENT_WAIT_SECONDS = env_float("FLOTILLA_INTENT_WAIT_SECONDS", 1.0)
 FLOTILLA_INTENT_RATE = os.environ.get("FLOTILLA_INTENT_RATE", "30/min")
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|m|min|h|hour|d|day)", FLOTILLA_INTENT_RATE):
     raise ImproperlyConfigured(

@@ -26,6 +26,10 @@ os.environ.setdefault("FLOTILLA_MODEL_DIR", str(TEST_FILES_DIR / "models"))
 os.environ.setdefault("SECRET_KEY", "flotilla-tests-only")
 os.environ.setdefault("FLOTILLA_DOWNLOAD", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Servers the tests start load the parser on first use, and a prompt waits for it: the tests of
+# the background load set these themselves.
+os.environ.setdefault("FLOTILLA_INTENT_PRELOAD", "0")
+os.environ.setdefault("FLOTILLA_INTENT_WAIT_SECONDS", "600")
 
 from webui.settings import *  # noqa: E402,F403  (reads the variables above)
 from webui.settings import DATABASES  # noqa: E402

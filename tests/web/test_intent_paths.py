@@ -139,7 +139,8 @@ def test_a_prompt_injected_path_is_never_read(logged_in: Client, monkeypatch: py
             output = json.dumps({"dataset": "csv", "dataset_path": "/etc/shadow", "model": "mlp"})
             return result_from_json(output, resolve_path)  # the generative backends' own decoding
 
-    monkeypatch.setattr(intents, "_parser", InjectedLM())
+    intents.intent_parser()  # loaded, so nothing replaces the stand-in
+    monkeypatch.setattr(intents._load, "parser", InjectedLM())
     spy = FilesystemSpy(monkeypatch)
     response = logged_in.post(
         "/api/intents/parse",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from html.parser import HTMLParser
 
 import pytest
@@ -12,6 +13,7 @@ from django.test import Client
 from intent_llm.parser import MAX_PROMPT_CHARS
 from orchestrator.models import Job
 from orchestrator.services import accounts
+from webui import intents
 
 PROMPT = "fmnist mlp 40 clients label-skewed alpha .3 fedprox mu 1e-2 compress to 4-bit qsgd"
 
@@ -154,3 +156,32 @@ def test_running_the_parsed_form_stores_the_prompt(logged_in: Client, broker) ->
     assert set(job.spec["hpo"]["fixed"]) == {"rounds", "batch_size"}
     detail = logged_in.get(f"/jobs/{job.pk}/").content.decode()
     assert 'id="job-prompt"' in detail and prompt in detail
+
+
+@pytest.mark.django_db
+def test_a_prompt_before_the_parser_has_loaded_is_told_to_try_again(
+    logged_in: Client, monkeypatch: pytest.MonkeyPatch, settings
+) -> None:
+    parser = intents.intent_parser()  # the real one, loaded once for the session
+    release = threading.Event()
+    loading = intents._ParserLoad()
+
+    def slow_load() -> None:
+        release.wait(timeout=60)
+        loading.parser = parser
+        loading.done.set()
+
+    monkeypatch.setattr(loading, "_load", slow_load)
+    monkeypatch.setattr(intents, "_load", loading)
+    settings.FLOTILLA_INTENT_WAIT_SECONDS = 0.1
+
+    api = logged_in.post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json")
+    assert api.status_code == 503 and api["Retry-After"] == "5"
+    assert api.json()["error"] == intents.STILL_LOADING
+    box = logged_in.post("/jobs/new/parse/", {"prompt": PROMPT}, HTTP_HX_REQUEST="true")
+    assert "still starting" in box.content.decode()
+
+    release.set()
+    assert loading.done.wait(timeout=10)
+    answer = logged_in.post("/api/intents/parse", {"prompt": PROMPT}, content_type="application/json")
+    assert answer.status_code == 200 and answer.json()["dataset"] == "fashion_mnist"
