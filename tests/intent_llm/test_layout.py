@@ -10,6 +10,7 @@ import intent_llm
 PACKAGE = Path(intent_llm.__file__).parent
 RUNTIME = (
     "backends",
+    "configuration",
     "decode",
     "featurize",
     "fields",
