@@ -84,10 +84,12 @@ class RoundProgress:
     percent: int  # of the whole job, the running round counted by its clients
     elapsed_s: float
     eta_s: float | None
-    clients: list[dict[str, Any]] = field(default_factory=list)  # the reported ones, by client id
+    clients: list[dict[str, Any]] = field(default_factory=list)  # the latest reported, by client id
 
 
 REPORTED_FIELDS = ("client_id", "status", "train_loss", "wall_s", "bytes_up", "error")
+# A page re-renders this on every client's report: a round of 1,000 clients shows its latest few.
+REPORTED_SHOWN = 12
 
 
 def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | None:
@@ -98,7 +100,8 @@ def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | 
     done = round_.finished_clients / round_.expected_clients
     fraction = (job.current_round + done) / job.rounds_total if job.rounds_total else 0.0
     elapsed = ((now or timezone.now()) - job.started_at).total_seconds() if job.started_at else 0.0
-    reported = round_.client_updates.filter(finished_at__isnull=False).order_by("client_id")
+    latest = round_.client_updates.filter(finished_at__isnull=False).order_by("-finished_at", "-pk")
+    reported = sorted(latest.values(*REPORTED_FIELDS)[:REPORTED_SHOWN], key=lambda row: row["client_id"])
     return RoundProgress(
         number=round_.number,
         finished=round_.finished_clients,
@@ -106,7 +109,7 @@ def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | 
         percent=round(100 * fraction),
         elapsed_s=elapsed,
         eta_s=elapsed * (1 - fraction) / fraction if fraction > 0 else None,
-        clients=list(reported.values(*REPORTED_FIELDS)),
+        clients=reported,
     )
 
 

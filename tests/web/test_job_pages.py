@@ -6,16 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from safetensors.torch import load as load_safetensors
 
 from orchestrator import artifacts, queues, selectors
 from orchestrator.limits import user_data_dir
-from orchestrator.models import ClientUpdate, Job
+from orchestrator.models import ClientUpdate, Job, Round
 from orchestrator.services import jobs, rounds
 from webui.templatetags.flotilla import duration
 
@@ -211,3 +213,21 @@ def test_a_running_round_shows_its_reported_clients(broker, client_for, user: Us
 )
 def test_durations_read_like_time(seconds: float, text: str) -> None:
     assert duration(seconds) == text
+
+
+@pytest.mark.django_db
+def test_a_large_round_shows_its_latest_reports_only(user: User) -> None:
+    job = Job.objects.create(owner=user, spec=TINY, rounds_total=2, status=Job.Status.RUNNING)
+    round_ = Round.objects.create(job=job, number=1, status=Round.Status.TRAINING, expected_clients=40)
+    start = timezone.now()
+    for client in range(30):
+        ClientUpdate.objects.create(
+            round=round_,
+            client_id=client,
+            status=ClientUpdate.Status.DONE,
+            finished_at=start + timedelta(seconds=client),
+        )
+    Round.objects.filter(pk=round_.pk).update(finished_clients=30)
+    progress = selectors.round_progress(job=job)
+    assert progress is not None and progress.finished == 30
+    assert [row["client_id"] for row in progress.clients] == list(range(30 - selectors.REPORTED_SHOWN, 30))
