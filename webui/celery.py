@@ -106,3 +106,16 @@ def limit_torch_threads(**kwargs: Any) -> None:
     from orchestrator.fl.config import apply_torch_threads
 
     apply_torch_threads(settings.FLOTILLA_ENGINE, processes=_worker_processes)
+    if settings.FLOTILLA_WORKER_WARM_UP:
+        warm_up_engine()
+
+
+def warm_up_engine() -> None:
+    """Pay the engine's first-use costs before this pool process takes a task, so a job's first
+    round is as quick as its later ones (before any task: the engine seeds torch globally)."""
+    from orchestrator.fl.engine import warm_up
+
+    try:
+        logger.info("pool process %s: engine warmed up in %.1f s", os.getpid(), warm_up())
+    except Exception:  # a warm-up that fails costs the first task its time, nothing else
+        logger.exception("pool process %s: warming the engine up failed", os.getpid())

@@ -205,6 +205,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Each pool process warms the engine up before its first task (webui.celery.warm_up_engine):
+# allow it that long to report ready (Celery's default is 4 s).
+FLOTILLA_WORKER_WARM_UP = env_bool("FLOTILLA_WORKER_WARM_UP", True)
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 

@@ -384,3 +384,17 @@ def client_fit(
         metrics=metrics,
     )
     return uplink, state, report
+
+
+def warm_up() -> float:
+    """Run the contract's default job's first steps once: build its runtime, initialise it,
+    train one client and evaluate. A process's first real client then does not pay the
+    first-use costs (imports, data loading, kernel set-up: about 3 s here, against 0.03 s
+    after). Returns the seconds it took."""
+    started = time.perf_counter()
+    spec = JobSpec()
+    weights, state = job_initialize(spec)
+    first = round_configure(spec, 1, state)[0]
+    client_fit(spec, downlink_message(spec, weights, state, first), client_state={})
+    evaluate_weights(spec, weights)
+    return time.perf_counter() - started

@@ -126,3 +126,12 @@ def test_resnet18_takes_32x32_images() -> None:
     params = sum(p.numel() for p in model.parameters())
     assert 11_000_000 < params < 11_300_000
     assert spec.learning_rate == 0.001
+
+
+def test_warming_up_runs_the_default_job_once() -> None:
+    from orchestrator.fl import engine
+
+    assert engine.warm_up() > 0
+    hits = engine._runtime.cache_info().hits
+    engine.runtime_for(JobSpec())  # built by the warm-up: a cache hit now
+    assert engine._runtime.cache_info().hits == hits + 1
