@@ -2,14 +2,14 @@
 
 Two audiences:
 - browsers: a Channels group per job (`job.<id>`) gets `job.round_completed`,
-  `job.client_reported` (a client of the running round finished or failed) and
-  `job.status_changed`; the consumer re-reads the rows and renders them;
+  `job.round_progressed` (a client of the running round reported, or its training got
+  further) and `job.status_changed`; the consumer re-reads the rows and renders them;
 - other parts of Flotilla (HPO trial bookkeeping, pruning): the Django signals
   `round_completed(job_id=, round_number=)` and `job_finished(job_id=, status=)`.
 
 Both are sent only after the transaction that made the change has committed: the publish
 functions defer themselves with `transaction.on_commit`, so services call them inside it.
-The messages are typed (`RoundCompleted`, `ClientReported`, `StatusChanged`); `type` names the consumer method.
+The messages are typed (`RoundCompleted`, `RoundProgressed`, `StatusChanged`); `type` names the consumer method.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ round_completed = Signal()  # kwargs: job_id, round_number
 job_finished = Signal()  # kwargs: job_id, status
 
 ROUND_COMPLETED: Literal["job.round_completed"] = "job.round_completed"
-CLIENT_REPORTED: Literal["job.client_reported"] = "job.client_reported"
+ROUND_PROGRESSED: Literal["job.round_progressed"] = "job.round_progressed"
 STATUS_CHANGED: Literal["job.status_changed"] = "job.status_changed"
 
 
@@ -40,10 +40,11 @@ class RoundCompleted(TypedDict):
     round: int
 
 
-class ClientReported(TypedDict):
-    """A client of the running round reported (the consumer method is `job_client_reported`)."""
+class RoundProgressed(TypedDict):
+    """The running round moved on: a client reported, or a training client got further (the
+    consumer method is `job_round_progressed`)."""
 
-    type: Literal["job.client_reported"]
+    type: Literal["job.round_progressed"]
     job_id: int
     round: int
 
@@ -60,7 +61,7 @@ def job_group(job_id: int) -> str:
     return f"job.{job_id}"
 
 
-def _group_send(job_id: int, message: RoundCompleted | ClientReported | StatusChanged) -> None:
+def _group_send(job_id: int, message: RoundCompleted | RoundProgressed | StatusChanged) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -82,10 +83,10 @@ def publish_round_completed(job_id: int, round_number: int) -> None:
     transaction.on_commit(send)
 
 
-def publish_client_reported(job_id: int, round_number: int) -> None:
-    """Announce a client's outcome once the caller's transaction commits (browsers only)."""
+def publish_round_progressed(job_id: int, round_number: int) -> None:
+    """Announce the running round's progress once the caller's transaction commits (browsers only)."""
     transaction.on_commit(
-        lambda: _group_send(job_id, ClientReported(type=CLIENT_REPORTED, job_id=job_id, round=round_number))
+        lambda: _group_send(job_id, RoundProgressed(type=ROUND_PROGRESSED, job_id=job_id, round=round_number))
     )
 
 

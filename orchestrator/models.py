@@ -142,6 +142,10 @@ class ClientUpdate(models.Model):
         help_text="While running: the claim holds until then unless its worker's heartbeat extends it; "
         "any live worker may reclaim an expired one (services.recovery.work_reclaim).",
     )
+    progress = models.FloatField(
+        default=0.0,
+        help_text="While running: the share of its training steps done (its heartbeat writes it).",
+    )
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -75,8 +75,9 @@ def completed_rounds_rows(
 
 @dataclass(frozen=True)
 class RoundProgress:
-    """The running round as the job page shows it: which clients reported, of how many, and
-    the job's elapsed time with an estimate of what is left (from the work done so far)."""
+    """The running round as the job page shows it: which clients reported, of how many, how far
+    the training ones are, and the job's elapsed time with an estimate of what is left (from
+    the work done so far, training clients counted by their steps done)."""
 
     number: int
     finished: int
@@ -85,6 +86,7 @@ class RoundProgress:
     elapsed_s: float
     eta_s: float | None
     clients: list[dict[str, Any]] = field(default_factory=list)  # the latest reported, by client id
+    training: list[tuple[int, int]] = field(default_factory=list)  # (client id, percent of its steps done)
 
 
 REPORTED_FIELDS = ("client_id", "status", "train_loss", "wall_s", "bytes_up", "error")
@@ -97,7 +99,12 @@ def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | 
     round_ = active_round(job) if job.is_active else None
     if round_ is None or not round_.expected_clients:
         return None
-    done = round_.finished_clients / round_.expected_clients
+    training = list(
+        round_.client_updates.filter(status=ClientUpdate.Status.RUNNING)
+        .order_by("client_id")
+        .values_list("client_id", "progress")
+    )
+    done = (round_.finished_clients + sum(share for _, share in training)) / round_.expected_clients
     fraction = (job.current_round + done) / job.rounds_total if job.rounds_total else 0.0
     elapsed = ((now or timezone.now()) - job.started_at).total_seconds() if job.started_at else 0.0
     latest = round_.client_updates.filter(finished_at__isnull=False).order_by("-finished_at", "-pk")
@@ -110,6 +117,7 @@ def round_progress(*, job: Job, now: datetime | None = None) -> RoundProgress | 
         elapsed_s=elapsed,
         eta_s=elapsed * (1 - fraction) / fraction if fraction > 0 else None,
         clients=reported,
+        training=[(client_id, round(100 * share)) for client_id, share in training],
     )
 
 

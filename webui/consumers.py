@@ -16,7 +16,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from orchestrator import selectors
-from orchestrator.events import ClientReported, RoundCompleted, StatusChanged, job_group
+from orchestrator.events import RoundCompleted, RoundProgressed, StatusChanged, job_group
 
 from .views import job_status_context
 
@@ -62,8 +62,8 @@ class JobConsumer(AsyncWebsocketConsumer):
     async def job_round_completed(self, event: RoundCompleted) -> None:
         await self._send_rounds([event["round"]])
 
-    async def job_client_reported(self, event: ClientReported) -> None:
-        await self._send_rounds([])  # the status block: clients done, the bar, the time left
+    async def job_round_progressed(self, event: RoundProgressed) -> None:
+        await self._send_rounds([])  # the status block: clients done and training, the bar, time left
 
     async def job_status_changed(self, event: StatusChanged) -> None:
         await self._send_rounds([])

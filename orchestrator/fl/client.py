@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -39,12 +40,13 @@ def local_train(
     config: dict[str, Any],
     generator: torch.Generator,
     grad_correction: Callable[[nn.Module], None] | None = None,
-    on_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[float, int]:
     """Train in place for `epochs` passes; returns (mean training loss, optimizer steps).
 
-    A positive `proximal_mu` adds FedProx's term mu/2 * ||w - w_global||^2. `on_batch` is
-    called after every optimizer step (a runner's heartbeat); what it raises stops training.
+    A positive `proximal_mu` adds FedProx's term mu/2 * ||w - w_global||^2. `on_batch(done,
+    total)` is called after every optimizer step with the steps done and the steps this
+    training takes (a runner's heartbeat and progress); what it raises stops training.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config["optimizer"], params, config["learning_rate"])
@@ -52,9 +54,11 @@ def local_train(
     anchors = [p.detach().clone() for p in params] if mu > 0 else []
     batch_size = int(config["batch_size"])
     n = len(labels)
+    epochs = int(config["epochs"])
+    total_steps = epochs * math.ceil(n / batch_size)
     model.train()
     total_loss, seen, steps = 0.0, 0, 0
-    for _ in range(int(config["epochs"])):
+    for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
@@ -74,7 +78,7 @@ def local_train(
             seen += len(index)
             steps += 1
             if on_batch is not None:
-                on_batch()
+                on_batch(steps, total_steps)
     return total_loss / max(seen, 1), steps
 
 

@@ -305,14 +305,15 @@ def client_fit(
     payload: bytes,
     *,
     client_state: Weights | None = None,
-    on_batch: Callable[[], None] | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[bytes, Weights, ClientReport]:
     """Train one simulated client on its partition: downlink bytes in, uplink bytes out.
 
     Returns the uplink payload, the client's new private state (error-feedback
     residual, control variates: kept by the client, never sent) and its report.
-    `on_batch` is called between training batches (the Celery path's lease heartbeat
-    and cancel check); an exception it raises stops the client and propagates.
+    `on_batch(done, total)` is called between training batches with the steps done of the
+    steps this training takes (the Celery path's lease heartbeat, progress and cancel check);
+    an exception it raises stops the client and propagates.
     """
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     runtime = runtime_for(spec)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from jobspec import JobSpec
 from orchestrator import artifacts
-from orchestrator.events import publish_client_reported, publish_round_completed
+from orchestrator.events import publish_round_completed, publish_round_progressed
 from orchestrator.fl import engine
 from orchestrator.fl.records import CORE_FIGURES, ClientReport, FitIns
 from orchestrator.models import ClientUpdate, Job, MetricPoint, Round
@@ -61,7 +61,8 @@ def lease_deadline() -> Any:
 
 class LeaseHeartbeat:
     """The engine's `on_batch` for one claim: renews the lease at most every
-    `HEARTBEAT_MAX_INTERVAL_S` (and at least three times a lease), and stops training with
+    `HEARTBEAT_MAX_INTERVAL_S` (and at least three times a lease), writing how far training got
+    and telling the job's page (`job.round_progressed`), and stops training with
     `TrainingStopped` once the job is no longer running, or `LeaseLost` once another claim
     took the update. A database hiccup is logged and training goes on (the lease may lapse)."""
 
@@ -70,13 +71,15 @@ class LeaseHeartbeat:
         self.interval = min(settings.FLOTILLA_LEASE_SECONDS / 3, HEARTBEAT_MAX_INTERVAL_S)
         self.next_at = 0.0  # the first batch renews at once: loading before it may have been slow
         self.beats = 0
+        self.job_id: int | None = None
+        self.round_number = 0
 
     def _mine(self) -> Any:
         return ClientUpdate.objects.filter(
             pk=self.update_id, status=ClientUpdate.Status.RUNNING, worker=self.worker, attempts=self.attempt
         )
 
-    def __call__(self) -> None:
+    def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         if now < self.next_at:
             return
@@ -85,10 +88,17 @@ class LeaseHeartbeat:
             renewed = (
                 self._mine()
                 .filter(round__job__status=Job.Status.RUNNING)
-                .update(lease_expires_at=lease_deadline())
+                .update(lease_expires_at=lease_deadline(), progress=done / max(total, 1))
             )
             if renewed:
                 self.beats += 1
+                if self.job_id is None:
+                    self.job_id, self.round_number = (
+                        ClientUpdate.objects.filter(pk=self.update_id)
+                        .values_list("round__job_id", "round__number")
+                        .get()
+                    )
+                publish_round_progressed(self.job_id, self.round_number)
                 return
             job_status = self._mine().values_list("round__job__status", flat=True).first()
         except DatabaseError:
@@ -184,6 +194,7 @@ def client_train(*, update_id: int, worker: str = "") -> None:
         started_at=timezone.now(),
         attempts=F("attempts") + 1,
         lease_expires_at=lease_deadline(),
+        progress=0.0,
     )
     if not claimed:
         return
@@ -250,7 +261,7 @@ def client_update_record(
             return False
         Round.objects.filter(pk=round_id).update(finished_clients=F("finished_clients") + 1)
         job_id, number = Round.objects.filter(pk=round_id).values_list("job_id", "number").get()
-        publish_client_reported(job_id, number)
+        publish_round_progressed(job_id, number)
         last = Round.objects.filter(
             pk=round_id, status=Round.Status.TRAINING, finished_clients=F("expected_clients")
         ).update(status=Round.Status.AGGREGATING)

@@ -154,8 +154,8 @@ def test_the_heartbeat_renews_the_lease_and_stops_training_on_cancel(broker, use
     def client_fit(spec, payload, **kwargs):
         on_batch = kwargs["on_batch"]
 
-        def beat() -> None:
-            on_batch()
+        def beat(done: int, total: int) -> None:
+            on_batch(done, total)
             row = ClientUpdate.objects.get(round__job=job, status="running")
             assert row.lease_expires_at is not None
             seen.append(row.lease_expires_at)
@@ -182,14 +182,15 @@ def test_a_heartbeat_whose_claim_was_taken_back_stops_with_lease_lost(broker, us
     claim_and_lose(update, worker="slow@host")
     beat = rounds.LeaseHeartbeat(update_id=update.pk, worker="slow@host", attempt=1)
     beat.next_at = 0
-    beat()  # still ours: renewed
-    renewed = ClientUpdate.objects.get(pk=update.pk).lease_expires_at
-    assert renewed is not None and renewed > timezone.now()
+    beat(3, 12)  # still ours: renewed, with its progress
+    renewed = ClientUpdate.objects.get(pk=update.pk)
+    assert renewed.lease_expires_at is not None and renewed.lease_expires_at > timezone.now()
+    assert renewed.progress == 0.25
     ClientUpdate.objects.filter(pk=update.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     work_reclaim()
     beat.next_at = 0
     with pytest.raises(rounds.LeaseLost):
-        beat()
+        beat(4, 12)
 
 
 def test_a_stalled_job_is_shown_reported_and_failed_past_the_limit(

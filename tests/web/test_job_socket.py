@@ -129,7 +129,11 @@ def test_each_reported_client_moves_the_running_round_on(
             outcome={"status": ClientUpdate.Status.DONE, "train_loss": 0.25, "wall_s": 1.5, "bytes_up": 2048},
         )
         message = receive(socket)
-    assert "1 of 3 clients done" in message and 'data-client="1"' in message and "2.0 KB" in message
+        assert "1 of 3 clients done" in message and 'data-client="1"' in message and "2.0 KB" in message
+        # A training client's heartbeat says how far it got.
+        rounds.LeaseHeartbeat(update_id=updates[2].pk, worker="", attempt=0)(5, 10)
+        message = receive(socket)
+    assert "client 0 0%, client 2 50%" in message, message
     # Opened now, the page's snapshot shows the same.
     with open_socket(live_server_url, running_job, user) as socket:
         assert "1 of 3 clients done" in receive(socket)
