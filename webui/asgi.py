@@ -37,7 +37,7 @@ django_asgi_app = SyncChainASGIHandler()
 
 
 def _preload_intent_parser() -> None:
-    from .intents import intent_parser_preload  # imports torch: off the main thread too
+    from .intents import intent_parser_preload  # the parser's model code: a slow import as well
 
     intent_parser_preload()
 
