@@ -92,6 +92,8 @@ class LeaseHeartbeat:
             )
             if renewed:
                 self.beats += 1
+                if self.beats == 1:
+                    return  # the first batch: a client done within a second needs no progress event
                 if self.job_id is None:
                     self.job_id, self.round_number = (
                         ClientUpdate.objects.filter(pk=self.update_id)

@@ -131,7 +131,10 @@ def test_each_reported_client_moves_the_running_round_on(
         message = receive(socket)
         assert "1 of 3 clients done" in message and 'data-client="1"' in message and "2.0 KB" in message
         # A training client's heartbeat says how far it got.
-        rounds.LeaseHeartbeat(update_id=updates[2].pk, worker="", attempt=0)(5, 10)
+        heartbeat = rounds.LeaseHeartbeat(update_id=updates[2].pk, worker="", attempt=0)
+        heartbeat(1, 10)  # the first batch: renewed, no event yet
+        heartbeat.next_at = 0
+        heartbeat(5, 10)
         message = receive(socket)
     assert "client 0 0%, client 2 50%" in message, message
     # Opened now, the page's snapshot shows the same.
